@@ -1,0 +1,222 @@
+/**
+ * A complete local world for the worker: the stand-in hub (REST + SignalR), a GCS-API storage
+ * with its OAuth token endpoint, a Nextcloud-like WebDAV server, local folders, and worker
+ * processes started exactly as users start them (`node dist/worker/src/main.js` with
+ * environment variables). Used by `npm start` (embedded default), the end-to-end tests and the
+ * benchmarks.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
+import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
+import { HannibalStandin, type HannibalStandinOptions } from './standins/hannibal/server.js';
+import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
+
+export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
+export const WORKER_MAIN = join(REPO_ROOT, 'dist/worker/src/main.js');
+export const HUB_USER = { email: 'worker@example.test', password: 'worker-password' };
+
+export interface SandboxOptions {
+  hub?: HannibalStandinOptions;
+  gcs?: GcsStandinOptions;
+  webdav?: WebdavStandinOptions;
+  /** Root for local storages and worker state; default a new temp dir (removed by close()). */
+  dir?: string;
+}
+
+export interface Place {
+  storage: Storage;
+  path: string;
+}
+
+export class Sandbox {
+  private readonly workers = new Set<WorkerProcess>();
+  private readonly ownsDir: boolean;
+
+  private constructor(
+    readonly hub: HannibalStandin,
+    readonly gcs: GcsStandin,
+    readonly webdav: WebdavStandin,
+    readonly dir: string,
+    ownsDir: boolean,
+  ) {
+    this.ownsDir = ownsDir;
+  }
+
+  static async start(options: SandboxOptions = {}): Promise<Sandbox> {
+    const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
+    await mkdir(dir, { recursive: true });
+    const [hub, gcs, webdav] = await Promise.all([
+      HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
+      GcsStandin.start(options.gcs),
+      WebdavStandin.start(options.webdav),
+    ]);
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+  }
+
+  /** A local storage; its paths are absolute paths on this machine. */
+  addLocalStorage(uriSchema: string): Storage {
+    return this.hub.addStorage({ technology: 'local', uriSchema });
+  }
+
+  /** A GCS storage on the stand-in, with a fresh grant (as if the user had authorised it). */
+  addGcsStorage(uriSchema: string, options: { bucket?: string; withClientCredentials?: boolean } = {}): { storage: Storage; grant: Grant } {
+    this.gcs.createBucket(options.bucket ?? 'bucket');
+    const grant = this.gcs.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'gcs',
+      uriSchema,
+      clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
+      clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A Nextcloud storage on the WebDAV stand-in (the user is created when missing). */
+  addNextcloudStorage(uriSchema: string, username: string, password: string): Storage {
+    try {
+      this.webdav.addUser(username, password);
+    } catch {
+      this.webdav.setPassword(username, password);
+    }
+    return this.hub.addStorage({ technology: 'nextcloud', uriSchema, host: this.webdav.url, username, password });
+  }
+
+  /** A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`). */
+  addRule(name: string, source: Place, destination: Place, operation: RuleOperation = RuleOperation.Copy): Rule {
+    const src = this.hub.addEndpoint({ storageId: source.storage.id, path: source.path });
+    const dst = this.hub.addEndpoint({ storageId: destination.storage.id, path: destination.path });
+    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation });
+  }
+
+  /** Environment for a worker process pointed at this sandbox. */
+  workerEnv(name: string, overrides: Record<string, string> = {}): Record<string, string> {
+    return {
+      HANNIBAL_URL: this.hub.url,
+      BACKER_USERNAME: HUB_USER.email,
+      BACKER_PASSWORD: HUB_USER.password,
+      WORKER_STATE_DIR: join(this.dir, `state-${name}`),
+      WORKER_OWNER_ID: `worker-${name}`,
+      WORKER_NETWORKS: 'sandbox',
+      GCS_TOKEN_URL: this.gcs.tokenUrl,
+      GCS_API_URL: this.gcs.apiEndpoint,
+      WORKER_HEARTBEAT_SECONDS: '5',
+      WORKER_POLL_SECONDS: '1',
+      LOG_LEVEL: 'info',
+      LOG_FORMAT: 'json',
+      ...overrides,
+    };
+  }
+
+  /** Starts a worker process as users run it. */
+  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } = {}): WorkerProcess {
+    const worker = new WorkerProcess(name, this.workerEnv(name, overrides), options.echo ?? false);
+    this.workers.add(worker);
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.workers].map((w) => w.stop()));
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
+    if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+export interface LogRecord {
+  level: number;
+  msg: string;
+  component?: string;
+  [key: string]: unknown;
+}
+
+/** A worker child process; its JSON log lines are parsed and kept for assertions. */
+export class WorkerProcess {
+  readonly logs: LogRecord[] = [];
+  /** Every raw line the process printed (stdout and stderr), for secret scanning. */
+  readonly rawLines: string[] = [];
+  readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
+
+  constructor(
+    readonly name: string,
+    env: Record<string, string>,
+    echo: boolean,
+  ) {
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RCLONE_') || k === 'RCLONE_PATH'));
+    this.child = spawn(process.execPath, [WORKER_MAIN], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    for (const stream of [this.child.stdout, this.child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        this.rawLines.push(line);
+        if (echo) process.stdout.write(`[${name}] ${line}\n`);
+        try {
+          this.logs.push(JSON.parse(line) as LogRecord);
+        } catch {
+          this.logs.push({ level: 50, msg: line, component: 'stderr' });
+        }
+      });
+    }
+    this.exited = new Promise((resolve) => {
+      this.child.on('exit', (code) => {
+        resolve(code);
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Log records matching `predicate` so far. */
+  find(predicate: (record: LogRecord) => boolean): LogRecord[] {
+    return this.logs.filter(predicate);
+  }
+
+  /** Resolves with the first record matching `predicate` (already logged or future). */
+  async waitForLog(predicate: (record: LogRecord) => boolean, timeoutMs = 30_000): Promise<LogRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.logs.find(predicate);
+      if (hit) return hit;
+      if (Date.now() > deadline) throw new Error(`worker ${this.name}: no matching log line within ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  /** The pid of this worker's rclone, from its "rclone ready" log line. */
+  rclonePid(): number | undefined {
+    const ready = this.logs.filter((r) => r.msg === 'rclone ready').at(-1);
+    return typeof ready?.rclonePid === 'number' ? ready.rclonePid : undefined;
+  }
+
+  /** SIGTERM, then wait for a clean exit (SIGKILL after `timeoutMs`). */
+  async stop(timeoutMs = 30_000): Promise<number | null> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return this.child.exitCode;
+    this.child.kill('SIGTERM');
+    const timer = setTimeout(() => this.child.kill('SIGKILL'), timeoutMs);
+    const code = await this.exited;
+    clearTimeout(timer);
+    return code;
+  }
+}
+
+/** Writes `count` files of pseudo-random content under `dir`; returns their relative paths and bytes. */
+export async function makeTree(dir: string, count: number, size: number | (() => number), subdirs = 5): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  for (let i = 0; i < count; i++) {
+    const rel = `d${i % subdirs}/file-${String(i).padStart(4, '0')}.bin`;
+    const bytes = randomBytes(typeof size === 'number' ? size : size());
+    await mkdir(dirname(join(dir, rel)), { recursive: true });
+    await writeFile(join(dir, rel), bytes);
+    files.set(rel, bytes);
+  }
+  return files;
+}

@@ -1,0 +1,140 @@
+/**
+ * A Google Cloud Storage stand-in on 127.0.0.1: the JSON API that rclone's `gcs` backend uses
+ * (listing, metadata, uploads incl. resumable, downloads, deletes, copies) plus Google's OAuth2
+ * token endpoint, with strict access-token expiry. It is the project's vehicle for proving the
+ * OAuth story end to end, so it counts everything: token calls (and which came from rclone
+ * itself), API requests per access token, and every 401.
+ *
+ * rclone remote settings: `type = gcs`, `endpoint = <apiEndpoint>`, `token_url = <tokenUrl>`,
+ * `client_id` / `client_secret` of a registered client, `bucket_policy_only = true`.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { closeServer, listen } from '../http-util.js';
+import { ObjectStore } from './objects.js';
+import { createStats, type GcsStandinStats, type TokenLogEntry } from './stats.js';
+import { StorageApi } from './storage-api.js';
+import { BandwidthPacer } from './throttle.js';
+import { TokenAuthority, type Grant, type OAuthClient } from './token-authority.js';
+import { TokenEndpoint, type TokenEndpointFault } from './token-endpoint.js';
+
+export type { Grant } from './token-authority.js';
+export type { TokenEndpointFault } from './token-endpoint.js';
+export type { GcsStandinStats, TokenLogEntry } from './stats.js';
+
+export interface GcsStandinOptions {
+  /** 0 (default) = any free port. */
+  port?: number;
+  /** Lifetime of issued access tokens; default 3600. Changeable with `setTokenLifetime`. */
+  tokenLifetimeSeconds?: number;
+  /** When true each refresh returns a new refresh_token and invalidates the old one. Default false. */
+  rotateRefreshTokens?: boolean;
+  /** Registered OAuth clients; default one `gcs-standin-client` / `gcs-standin-secret`. */
+  clients?: OAuthClient[];
+  /** Added to every storage API request (not to token requests). Default 0. */
+  requestLatencyMs?: number;
+  /** Shared limit for object upload and download bodies; default null = unthrottled. */
+  bytesPerSecond?: number | null;
+}
+
+export const DEFAULT_CLIENT: Readonly<OAuthClient> = { clientId: 'gcs-standin-client', clientSecret: 'gcs-standin-secret' };
+
+export class GcsStandin {
+  readonly url: string;
+  /** The value for rclone's gcs `endpoint` option. */
+  readonly apiEndpoint: string;
+  readonly tokenUrl: string;
+  readonly stats: GcsStandinStats;
+  readonly tokenLog: TokenLogEntry[] = [];
+
+  readonly #server: Server;
+  readonly #store = new ObjectStore();
+  readonly #authority: TokenAuthority;
+  readonly #pacer: BandwidthPacer;
+  readonly #tokenEndpoint: TokenEndpoint;
+  readonly #storageApi: StorageApi;
+
+  private constructor(server: Server, url: string, options: GcsStandinOptions) {
+    this.#server = server;
+    this.url = url;
+    this.apiEndpoint = `${url}/storage/v1/`;
+    this.tokenUrl = `${url}/token`;
+    this.stats = createStats();
+    this.#authority = new TokenAuthority({
+      clients: options.clients ?? [DEFAULT_CLIENT],
+      tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
+      rotateRefreshTokens: options.rotateRefreshTokens ?? false,
+    });
+    this.#pacer = new BandwidthPacer(options.bytesPerSecond ?? null, this.stats);
+    this.#tokenEndpoint = new TokenEndpoint(this.#authority, this.stats, this.tokenLog);
+    this.#storageApi = new StorageApi(this.#store, this.#authority, this.#pacer, this.stats, {
+      baseUrl: url,
+      requestLatencyMs: options.requestLatencyMs ?? 0,
+    });
+  }
+
+  static async start(options: GcsStandinOptions = {}): Promise<GcsStandin> {
+    // The routes need the base URL, known once the port is bound; no request can arrive
+    // before the instance exists (requests are macrotasks, this continuation a microtask).
+    const { server, url } = await listen((req, res) => standin.#route(req, res), options.port ?? 0);
+    const standin = new GcsStandin(server, url, options);
+    return standin;
+  }
+
+  /** Creates a bucket (no-op when it exists). */
+  createBucket(name: string): void {
+    this.#store.createBucket(name);
+  }
+
+  /** As if a user authorised the app: a fresh grant (refresh token + first access token). */
+  issueGrant(clientId?: string): Grant {
+    return this.#authority.issueGrant(clientId);
+  }
+
+  /** Further refreshes with this token get 400 invalid_grant (access tokens already issued stay valid). */
+  revokeRefreshToken(refreshToken: string): void {
+    this.#authority.revokeRefreshToken(refreshToken);
+  }
+
+  /** Further API requests with this token get 401. */
+  revokeAccessToken(accessToken: string): void {
+    this.#authority.revokeAccessToken(accessToken);
+  }
+
+  /** Lifetime of access tokens issued from now on (0 = already expired when issued). */
+  setTokenLifetime(seconds: number): void {
+    this.#authority.setTokenLifetime(seconds);
+  }
+
+  setTokenEndpointFault(fault: TokenEndpointFault | null): void {
+    this.#tokenEndpoint.setFault(fault);
+  }
+
+  setBytesPerSecond(bytesPerSecond: number | null): void {
+    this.#pacer.setBytesPerSecond(bytesPerSecond);
+  }
+
+  object(bucket: string, name: string): Buffer | undefined {
+    return this.#store.get(bucket, name)?.data;
+  }
+
+  /** The live objects of a bucket by name (empty when the bucket does not exist). */
+  objects(bucket: string): Map<string, Buffer> {
+    return new Map([...this.#store.objects(bucket)].map(([name, object]) => [name, object.data]));
+  }
+
+  /** Seeds an object into an existing bucket. */
+  putObject(bucket: string, name: string, data: Buffer): void {
+    if (!this.#store.put(bucket, name, data)) throw new Error(`no bucket named ${bucket}; createBucket first`);
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const { pathname } = new URL(req.url ?? '/', this.url);
+    return pathname === '/token' ? this.#tokenEndpoint.handle(req, res) : this.#storageApi.handle(req, res);
+  }
+
+  /** Stops the server; requests held by a timeout fault are dropped. */
+  async close(): Promise<void> {
+    this.#tokenEndpoint.close();
+    await closeServer(this.#server);
+  }
+}

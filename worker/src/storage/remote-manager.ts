@@ -1,0 +1,125 @@
+/**
+ * Keeps the running rclone's remotes equal to what the storages say, through rclone's own rc
+ * config API (`config/create|update|delete|dump`), never by writing rclone.conf. It is also the
+ * broker's `TokenSink`: a new access token goes into the running rclone with `config/update`,
+ * which running jobs adopt at their old token's switch point (rclone-lab.md Q5).
+ */
+import type { RcConfigDump, RcloneToken } from '../../../shared/rclone-rc.js';
+import { RcError, errorMessage } from '../errors.js';
+import { fingerprint } from '../log/fingerprint.js';
+import type { Logger } from '../log/logger.js';
+import type { RcClient } from '../rclone/rc-client.js';
+import type { TokenSink } from '../tokens/broker.js';
+import { diffRemote, type RemoteDiff } from './remote-diff.js';
+import type { RemoteSpec } from './remote-spec.js';
+
+/** The rc client of the rclone that runs now, if any. */
+export type CurrentRclone = () => RcClient | undefined;
+
+export type ApplyAction = 'created' | 'unchanged' | 'token-pushed' | 'updated';
+
+export class RemoteManager implements TokenSink {
+  private readonly log: Logger;
+
+  constructor(private readonly rclone: CurrentRclone, logger: Logger) {
+    this.log = logger.child({ component: 'remotes' });
+  }
+
+  private client(): RcClient {
+    const client = this.rclone();
+    if (!client) throw new RcError('config', 'rclone is not running', undefined);
+    return client;
+  }
+
+  async dump(): Promise<RcConfigDump> {
+    return this.client().configDump();
+  }
+
+  async pushToken(uriSchema: string, token: RcloneToken): Promise<void> {
+    await this.client().configUpdate(uriSchema, { token: JSON.stringify(token) }, { oauth: true });
+  }
+
+  /** Compares one remote with rclone's current config. */
+  async diff(spec: RemoteSpec, dump?: RcConfigDump): Promise<RemoteDiff> {
+    const current = dump ?? (await this.dump());
+    return diffRemote(spec, current[spec.name]);
+  }
+
+  /**
+   * Makes rclone's remote equal to `spec` with the least change: nothing, a token push, a
+   * `config/update` of the changed keys, or delete + create when keys must disappear or the
+   * type changed. Returns what it did.
+   */
+  async apply(spec: RemoteSpec, known?: RemoteDiff, dump?: RcConfigDump): Promise<{ action: ApplyAction; diff: RemoteDiff }> {
+    const client = this.client();
+    const current = dump ?? (known ? undefined : await client.configDump());
+    const diff = known ?? diffRemote(spec, current?.[spec.name]);
+    switch (diff.kind) {
+      case 'equal':
+        return { action: 'unchanged', diff };
+      case 'missing':
+        await client.configCreate(spec.name, spec.type, spec.parameters, { oauth: spec.oauth });
+        this.log.info({ remote: spec.name, type: spec.type }, 'remote created');
+        return { action: 'created', diff };
+      case 'token-only': {
+        const token = spec.parameters.token ?? '';
+        await client.configUpdate(spec.name, { token }, { oauth: true });
+        this.log.info({ remote: spec.name, tokenFp: fingerprint(tokenAccess(token)) }, 'token pushed to rclone');
+        return { action: 'token-pushed', diff };
+      }
+      case 'params': {
+        const removesKeys = diff.keys.some((k) => k === 'type' || !(k in spec.parameters));
+        if (removesKeys) {
+          await client.configDelete(spec.name);
+          await client.configCreate(spec.name, spec.type, spec.parameters, { oauth: spec.oauth });
+        } else {
+          const changed = Object.fromEntries(diff.keys.map((k) => [k, spec.parameters[k] ?? '']));
+          await client.configUpdate(spec.name, changed, { oauth: spec.oauth });
+        }
+        this.log.info({ remote: spec.name, keys: diff.keys, recreated: removesKeys }, 'remote updated');
+        return { action: 'updated', diff };
+      }
+    }
+  }
+
+  async remove(name: string): Promise<void> {
+    await this.client().configDelete(name);
+    this.log.info({ remote: name }, 'remote removed');
+  }
+
+  /**
+   * Brings a fresh rclone in line with all specs: creates or updates each, and deletes remotes
+   * no storage explains. One failing remote does not stop the others.
+   */
+  async syncAll(specs: readonly RemoteSpec[]): Promise<{ failed: string[] }> {
+    const dump = await this.dump();
+    const failed: string[] = [];
+    for (const spec of specs) {
+      try {
+        await this.apply(spec, undefined, dump);
+      } catch (err) {
+        failed.push(spec.name);
+        this.log.error({ remote: spec.name, reason: errorMessage(err) }, 'could not configure remote');
+      }
+    }
+    const wanted = new Set(specs.map((s) => s.name));
+    for (const name of Object.keys(dump)) {
+      if (wanted.has(name)) continue;
+      try {
+        await this.remove(name);
+      } catch (err) {
+        this.log.warn({ remote: name, reason: errorMessage(err) }, 'could not remove stale remote');
+      }
+    }
+    return { failed };
+  }
+}
+
+function tokenAccess(tokenJson: string): string | undefined {
+  try {
+    const parsed = JSON.parse(tokenJson) as { access_token?: unknown };
+    return typeof parsed.access_token === 'string' ? parsed.access_token : undefined;
+  } catch {
+    return undefined;
+  }
+}

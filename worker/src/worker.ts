@@ -1,0 +1,293 @@
+/**
+ * The composition root: builds every service from the settings, wires them together through
+ * their narrow interfaces, and gives the state machine its real actors. Nothing else in the
+ * worker constructs a service.
+ */
+import { mkdir, access, constants } from 'node:fs/promises';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { createActor, fromCallback, fromPromise } from 'xstate';
+import type { Settings } from './config/settings.js';
+import { OAUTH_TECHNOLOGIES } from './config/settings.js';
+import { errorMessage } from './errors.js';
+import { HubClient } from './hub/rest-client.js';
+import { HubEvents } from './hub/signalr-events.js';
+import { JobRunner } from './jobs/job-runner.js';
+import { ReportOutbox } from './jobs/report-outbox.js';
+import type { Logger } from './log/logger.js';
+import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
+import { RcloneProcess } from './rclone/process.js';
+import { ReauthCoordinator } from './reauth/coordinator.js';
+import { StorageCatalog } from './storage/catalog.js';
+import { graphDriveLookup } from './storage/onedrive-drive.js';
+import { RemoteManager } from './storage/remote-manager.js';
+import type { RemoteSpec } from './storage/remote-spec.js';
+import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
+import { transitionLogger } from './supervisor/transition-log.js';
+import { TokenBroker } from './tokens/broker.js';
+import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
+
+export interface WorkerOptions {
+  settings: Settings;
+  logger: Logger;
+  timing?: MachineTiming;
+}
+
+export class Worker {
+  readonly hub: HubClient;
+  readonly tokens: TokenBroker;
+  readonly catalog: StorageCatalog;
+  readonly remotes: RemoteManager;
+  readonly outbox: ReportOutbox;
+  readonly jobs: JobRunner;
+  readonly reauth: ReauthCoordinator;
+  readonly events: HubEvents;
+  readonly actor: WorkerActor;
+  private rclone: RcloneProcess | undefined;
+  private specs: RemoteSpec[] = [];
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  private readonly done: Promise<void>;
+
+  constructor(private readonly options: WorkerOptions) {
+    const { settings, logger } = options;
+    this.log = logger.child({ component: 'worker' });
+
+    this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger });
+    this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
+    this.tokens = new TokenBroker({
+      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
+      hub: this.hub,
+      sink: this.remotes,
+      logger,
+      providers: settings.tokens.providers,
+      refreshThresholdMs: settings.tokens.refreshThresholdSeconds * 1000,
+      refreshMarginMs: settings.tokens.refreshMarginSeconds * 1000,
+    });
+    this.catalog = new StorageCatalog({
+      tokens: this.tokens,
+      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl),
+      tokenUrls: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, settings.tokens.providers[t].tokenUrl])) as Record<
+        (typeof OAUTH_TECHNOLOGIES)[number],
+        string
+      >,
+      gcsApiUrl: settings.tokens.gcsApiUrl,
+      logger,
+    });
+    this.outbox = new ReportOutbox({ hub: this.hub, file: join(settings.worker.stateDir, 'pending-reports.json'), logger });
+    this.jobs = new JobRunner({
+      hub: this.hub,
+      outbox: this.outbox,
+      rclone: () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
+      catalog: this.catalog,
+      remotes: this.remotes,
+      tokens: this.tokens,
+      reloadStorages: () => this.reloadStorages(),
+      acquire: { username: settings.hub.username, capabilities: 'rclone', owner: settings.worker.ownerId, networks: settings.worker.networks },
+      settings: {
+        maxJobs: settings.worker.maxJobs,
+        heartbeatSeconds: settings.worker.heartbeatSeconds,
+        pollSeconds: settings.worker.pollSeconds,
+        stallSeconds: settings.worker.stallSeconds,
+        reauthWaitSeconds: settings.worker.reauthWaitSeconds,
+        acquirePollSeconds: settings.hub.acquirePollSeconds,
+      },
+      logger,
+    });
+    this.tokens.addListener({
+      reauthorized: (storageId) => {
+        this.jobs.storageReauthorized(storageId);
+      },
+    });
+    this.reauth = new ReauthCoordinator({
+      hub: this.hub,
+      catalog: this.catalog,
+      remotes: this.remotes,
+      jobs: this.jobs,
+      requestRestart: (reason) => {
+        this.actor.send({ type: 'REAUTH.RESTART', reason });
+      },
+      debounceMs: settings.worker.reauthDebounceMs,
+      logger,
+    });
+    this.events = new HubEvents({
+      signalrUrl: settings.hub.signalrUrl,
+      logger,
+      onEvent: (event) => {
+        if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
+        else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
+      },
+      // After a (re)connect we may have missed announcements: ask for work.
+      onConnected: () => {
+        this.actor.send({ type: 'HUB.NEW_JOB' });
+      },
+    });
+
+    const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING).provide({
+      actors: {
+        checkConfig: fromPromise(() => this.checkConfig()),
+        checkOnline: fromPromise(() => this.checkOnline()),
+        loginBackends: fromPromise(() => this.loginBackends()),
+        checkRclone: fromPromise(() => this.checkRclone()),
+        startRclone: fromPromise(() => this.startRclone()),
+        runJobs: fromCallback<RunJobsEvent>(({ receive }) => {
+          this.jobs.start();
+          receive((event) => {
+            if (event.type === 'HUB.NEW_JOB') this.jobs.requestAcquire('NewJobAvailable');
+            else this.reauth.enqueue(event.uriSchema);
+          });
+          return () => {
+            this.jobs.pause();
+          };
+        }),
+        stopJobs: fromPromise(() => this.jobs.surrender('job processing stopped by the operator; job handed back to the hub')),
+        restartForReauth: fromPromise<void, { reason: string }>(({ input }) => this.restartForReauth(input.reason)),
+        shutdown: fromPromise<void, { reason: string }>(({ input }) => this.shutdown(input.reason)),
+      },
+      actions: {
+        rcloneLost: () => {
+          this.jobs.rcloneLost();
+        },
+        notifyFailure: (_, params: { step: string; error: string }) => {
+          this.log.warn(params, `step ${params.step} failed; retrying with backoff`);
+        },
+      },
+    });
+    this.actor = createActor(machine, { systemId: 'worker', inspect: transitionLogger(logger) });
+    this.done = new Promise((resolve) => {
+      this.actor.subscribe({
+        complete: () => {
+          resolve();
+        },
+        error: (err) => {
+          this.log.fatal({ err }, 'state machine failed');
+          resolve();
+        },
+      });
+    });
+  }
+
+  /** Starts the machine, the hub connection and the token sweep. */
+  async start(): Promise<void> {
+    await this.outbox.load();
+    this.actor.start();
+    this.events.start();
+    this.sweepTimer = setInterval(() => {
+      void this.tokens.sweep();
+    }, this.options.settings.tokens.sweepIntervalSeconds * 1000);
+  }
+
+  /** Asks for a graceful shutdown and resolves when the worker has stopped. */
+  async stop(reason: string): Promise<void> {
+    this.actor.send({ type: 'SHUTDOWN', reason });
+    await this.done;
+  }
+
+  /** Resolves when the machine reached its final state. */
+  finished(): Promise<void> {
+    return this.done;
+  }
+
+  get rclonePid(): number | undefined {
+    return this.rclone?.isRunning() ? this.rclone.pid : undefined;
+  }
+
+  // --- actor bodies -----------------------------------------------------------------------------
+
+  private async checkConfig(): Promise<void> {
+    const { settings } = this.options;
+    await mkdir(settings.worker.stateDir, { recursive: true, mode: 0o700 });
+    await access(settings.worker.stateDir, constants.W_OK);
+    const { stdout } = await execa(settings.rclone.path, ['version'], { timeout: 15_000, stdin: 'ignore' });
+    this.log.info(
+      {
+        rclone: stdout.split('\n')[0],
+        owner: settings.worker.ownerId,
+        networks: settings.worker.networks,
+        hub: settings.hub.url,
+        stateDir: settings.worker.stateDir,
+        maxJobs: settings.worker.maxJobs,
+      },
+      'worker configuration',
+    );
+  }
+
+  private async checkOnline(): Promise<void> {
+    await this.hub.checkOnline();
+    await this.reloadStorages();
+  }
+
+  private async reloadStorages(): Promise<void> {
+    const storages = await this.hub.storages();
+    const { removed } = this.catalog.load(storages);
+    this.log.info({ storages: storages.length, removed }, 'storages loaded from the hub');
+  }
+
+  private async loginBackends(): Promise<void> {
+    const { specs, problems } = await this.catalog.desiredRemotes();
+    this.specs = specs;
+    this.log.info({ remotes: specs.map((s) => s.name), unusable: [...problems.keys()] }, 'storages prepared as rclone remotes');
+  }
+
+  private async checkRclone(): Promise<{ found: boolean }> {
+    const rclone = this.rclone;
+    if (!rclone?.isRunning()) return { found: false };
+    try {
+      await rclone.client.noop();
+    } catch {
+      await rclone.stop({ graceful: false, timeoutMs: 5000 });
+      return { found: false };
+    }
+    await this.remotes.syncAll(this.specs);
+    return { found: true };
+  }
+
+  private async startRclone(): Promise<void> {
+    const { settings } = this.options;
+    const rclone = await RcloneProcess.start({
+      rclonePath: settings.rclone.path,
+      stateDir: join(settings.worker.stateDir, 'rclone'),
+      logger: this.options.logger,
+      onLog: (line) => {
+        this.onRcloneLog(line);
+      },
+    });
+    this.rclone = rclone;
+    void rclone.exited.then((exit) => {
+      if (!exit.expected && this.rclone === rclone) this.actor.send({ type: 'RCLONE.EXITED', code: exit.code, signal: exit.signal });
+    });
+    const { failed } = await this.remotes.syncAll(this.specs);
+    this.log.info({ rclonePid: rclone.pid, port: rclone.port, remotes: this.specs.length, failed }, 'rclone ready');
+  }
+
+  private onRcloneLog(line: RcloneLogLine): void {
+    if (line.level !== 'error' && line.level !== 'critical') return;
+    const signal = detectAuthFailure(line.msg);
+    if (signal) this.jobs.authSignal(signal);
+  }
+
+  private async restartForReauth(reason: string): Promise<void> {
+    this.log.warn({ reason }, 'full restart for re-authentication: jobs are interrupted and will be re-run');
+    await this.jobs.interruptAll(reason);
+    await this.rclone?.stop({ graceful: true, timeoutMs: 30_000 });
+    await this.reloadStorages();
+  }
+
+  private async shutdown(reason: string): Promise<void> {
+    const { settings } = this.options;
+    this.log.info({ reason }, 'shutting down');
+    clearInterval(this.sweepTimer);
+    this.reauth.stop();
+    await this.events.stop().catch(() => undefined);
+    await this.jobs.shutdown(`worker shutting down (${reason}); job handed back to the hub`);
+    const delivered = await this.outbox.flush(Math.min(10_000, settings.worker.shutdownTimeoutSeconds * 1000));
+    if (!delivered) this.log.warn({ pending: this.outbox.pending().length }, 'some job reports are kept on disk for the next start');
+    this.outbox.stop();
+    await this.rclone?.stop({ graceful: true, timeoutMs: settings.worker.shutdownTimeoutSeconds * 1000 }).catch((err: unknown) => {
+      this.log.warn({ reason: errorMessage(err) }, 'rclone did not stop cleanly');
+    });
+    this.tokens.stop();
+    this.jobs.stopTimers();
+    this.log.info('worker stopped');
+  }
+}
