@@ -59,10 +59,10 @@ async function runDemo(): Promise<number> {
   ];
 
   const worker = sandbox.spawnWorker('demo', { LOG_FORMAT: 'pretty', TOKEN_REFRESH_THRESHOLD_SECONDS: '10', WORKER_HEARTBEAT_SECONDS: '10' });
-  let stopping = false;
+  const state = { stopping: false };
   const finish = async (code: number) => {
-    if (stopping) return;
-    stopping = true;
+    if (state.stopping) return;
+    state.stopping = true;
     say('stopping the worker (SIGTERM: jobs handed back, rclone stopped) and the stand-ins');
     await sandbox.close();
     const stats = sandbox.gcs.stats;
@@ -94,7 +94,7 @@ async function runDemo(): Promise<number> {
   const seconds = Number(process.env.DEMO_SECONDS ?? '0');
   if (seconds > 0) setTimeout(() => void finish(0), seconds * 1000).unref();
   const code = await worker.exited;
-  if (!stopping) {
+  if (!state.stopping) {
     say(`worker exited with code ${String(code)}`);
     await finish(code ?? 1);
   }
