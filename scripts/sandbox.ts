@@ -37,6 +37,7 @@ export interface Place {
 export class Sandbox {
   private readonly workers = new Set<WorkerProcess>();
   private readonly ownsDir: boolean;
+  private readonly passwords = new Set<string>([HUB_USER.password]);
 
   private constructor(
     readonly hub: HannibalStandin,
@@ -82,6 +83,7 @@ export class Sandbox {
 
   /** A Nextcloud storage on the WebDAV stand-in (the user is created when missing). */
   addNextcloudStorage(uriSchema: string, username: string, password: string): Storage {
+    this.passwords.add(password);
     try {
       this.webdav.addUser(username, password);
     } catch {
@@ -95,6 +97,17 @@ export class Sandbox {
     const src = this.hub.addEndpoint({ storageId: source.storage.id, path: source.path });
     const dst = this.hub.addEndpoint({ storageId: destination.storage.id, path: destination.path });
     return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation });
+  }
+
+  /** Changes a Nextcloud user's password on the server (not in the hub). */
+  setWebdavPassword(username: string, password: string): void {
+    this.passwords.add(password);
+    this.webdav.setPassword(username, password);
+  }
+
+  /** Every secret the sandbox handed out: none may ever appear in a log line. */
+  secrets(): string[] {
+    return [...this.passwords, ...this.gcs.issuedSecrets()];
   }
 
   /** Environment for a worker process pointed at this sandbox. */

@@ -51,6 +51,7 @@ export class GcsStandin {
   readonly #authority: TokenAuthority;
   readonly #pacer: BandwidthPacer;
   readonly #tokenEndpoint: TokenEndpoint;
+  readonly #clientSecrets: string[];
   readonly #storageApi: StorageApi;
 
   private constructor(server: Server, url: string, options: GcsStandinOptions) {
@@ -59,8 +60,10 @@ export class GcsStandin {
     this.apiEndpoint = `${url}/storage/v1/`;
     this.tokenUrl = `${url}/token`;
     this.stats = createStats();
+    const clients = options.clients ?? [DEFAULT_CLIENT];
+    this.#clientSecrets = clients.map((c) => c.clientSecret);
     this.#authority = new TokenAuthority({
-      clients: options.clients ?? [DEFAULT_CLIENT],
+      clients,
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
       rotateRefreshTokens: options.rotateRefreshTokens ?? false,
     });
@@ -91,6 +94,11 @@ export class GcsStandin {
   }
 
   /** Further refreshes with this token get 400 invalid_grant (access tokens already issued stay valid). */
+  /** Every access and refresh token issued so far, plus the client secrets: what must never be logged. */
+  issuedSecrets(): string[] {
+    return [...this.#authority.issuedSecrets(), ...this.#clientSecrets];
+  }
+
   revokeRefreshToken(refreshToken: string): void {
     this.#authority.revokeRefreshToken(refreshToken);
   }

@@ -41,6 +41,8 @@ export class TokenAuthority {
   /** Live refresh tokens and the client each was issued to. Revoked or rotated ones are removed. */
   readonly #refreshTokens = new Map<string, string>();
   readonly #accessTokens = new Map<string, { expiresAt: number; revoked: boolean }>();
+  /** Every refresh token ever issued (tests scan logs for all of them). */
+  readonly #issuedRefreshTokens = new Set<string>();
 
   constructor(options: TokenAuthorityOptions) {
     if (options.clients.length === 0) throw new RangeError('at least one OAuth client is required');
@@ -73,6 +75,7 @@ export class TokenAuthority {
     if (!this.#clients.has(clientId)) throw new Error(`unknown OAuth client ${clientId}`);
     const refreshToken = `1//${randomToken()}`;
     this.#refreshTokens.set(refreshToken, clientId);
+    this.#issuedRefreshTokens.add(refreshToken);
     const { accessToken, expiresAt } = this.#issueAccessToken();
     return { accessToken, refreshToken, expiresAt, clientId };
   }
@@ -87,6 +90,7 @@ export class TokenAuthority {
       this.#refreshTokens.delete(refreshToken);
       rotatedRefreshToken = `1//${randomToken()}`;
       this.#refreshTokens.set(rotatedRefreshToken, clientId);
+      this.#issuedRefreshTokens.add(rotatedRefreshToken);
     }
     const { accessToken, expiresAt } = this.#issueAccessToken();
     return { ok: true, accessToken, expiresAt, expiresInSeconds: Math.floor(this.#tokenLifetimeSeconds), rotatedRefreshToken };
@@ -98,6 +102,11 @@ export class TokenAuthority {
     if (!token) return 'unknown';
     if (token.revoked) return 'revoked';
     return Date.now() >= token.expiresAt ? 'expired' : 'valid';
+  }
+
+  /** Every access and refresh token this authority ever issued. */
+  issuedSecrets(): string[] {
+    return [...this.#accessTokens.keys(), ...this.#issuedRefreshTokens];
   }
 
   revokeRefreshToken(refreshToken: string): void {
