@@ -8,6 +8,7 @@
  *   several token rotations, verified and reported.
  *
  * `DEMO_SECONDS=<n>` ends the demo after n seconds (default: run until Ctrl-C).
+ * `DEMO_DIR=<dir>` holds the demo's files and worker state (default `.state/demo` in the repo).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -36,7 +37,7 @@ function say(message: string): void {
 
 async function runDemo(): Promise<number> {
   const sandbox = await Sandbox.start({
-    dir: join(REPO_ROOT, '.state', 'demo'),
+    dir: process.env.DEMO_DIR ?? join(REPO_ROOT, '.state', 'demo'),
     hub: { rescheduleAfterMs: 45_000 },
     // ~40 s per GCS job: long enough to see the access token rotate twice mid-job.
     gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS, bytesPerSecond: 150_000 },
@@ -58,7 +59,11 @@ async function runDemo(): Promise<number> {
     sandbox.addRule('photos → local mirror', { storage: local, path: source }, { storage: local, path: join(sandbox.dir, 'mirror') }, RuleOperation.Sync),
   ];
 
-  const worker = sandbox.spawnWorker('demo', { LOG_FORMAT: 'pretty', TOKEN_REFRESH_THRESHOLD_SECONDS: '10', WORKER_HEARTBEAT_SECONDS: '10' });
+  const worker = sandbox.spawnWorker(
+    'laptop',
+    { LOG_FORMAT: 'pretty', TOKEN_REFRESH_THRESHOLD_SECONDS: '10', WORKER_HEARTBEAT_SECONDS: '10' },
+    { echo: true },
+  );
   const state = { stopping: false };
   const finish = async (code: number) => {
     if (state.stopping) return;

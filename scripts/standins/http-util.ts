@@ -36,14 +36,22 @@ export async function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** Reads a request body fully, refusing bodies larger than `limit` bytes. */
-export async function readBody(req: IncomingMessage, limit = 512 * 1024 * 1024): Promise<Buffer> {
+/**
+ * Reads a request body fully, refusing bodies larger than `limit` bytes. `onChunk` runs after
+ * each chunk before the next is read (a throttle uses it to pace the socket).
+ */
+export async function readBody(
+  req: IncomingMessage,
+  limit = 512 * 1024 * 1024,
+  onChunk?: (bytes: number) => Promise<void>,
+): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
     if (size > limit) throw new Error(`request body larger than ${limit} bytes`);
     chunks.push(chunk);
+    if (onChunk) await onChunk(chunk.length);
   }
   return Buffer.concat(chunks);
 }

@@ -9,6 +9,7 @@ import { execa } from 'execa';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { Settings } from './config/settings.js';
 import { OAUTH_TECHNOLOGIES } from './config/settings.js';
+import { ControlServer } from './control/server.js';
 import { errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
@@ -23,7 +24,7 @@ import { graphDriveLookup } from './storage/onedrive-drive.js';
 import { RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
-import { transitionLogger } from './supervisor/transition-log.js';
+import { stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
 
@@ -46,6 +47,7 @@ export class Worker {
   private rclone: RcloneProcess | undefined;
   private specs: RemoteSpec[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
+  private control: ControlServer | undefined;
   private readonly log: Logger;
   private readonly done: Promise<void>;
 
@@ -175,6 +177,28 @@ export class Worker {
     this.sweepTimer = setInterval(() => {
       void this.tokens.sweep();
     }, this.options.settings.tokens.sweepIntervalSeconds * 1000);
+    const controlPort = this.options.settings.worker.controlPort;
+    if (controlPort !== undefined) {
+      this.control = await ControlServer.start(
+        {
+          state: () => stateName(this.actor.getSnapshot().value),
+          hubConnected: () => this.events.connected,
+          jobs: () => this.jobs.describe(),
+          abort: (jobId) => this.jobs.abort(jobId),
+          stop: () => {
+            this.actor.send({ type: 'STOP' });
+          },
+          start: () => {
+            this.actor.send({ type: 'START' });
+          },
+        },
+        controlPort,
+        this.options.logger,
+      ).catch((err: unknown) => {
+        this.log.error({ port: controlPort, reason: errorMessage(err) }, 'control endpoint could not start; running without it');
+        return undefined;
+      });
+    }
   }
 
   /** Asks for a graceful shutdown and resolves when the worker has stopped. */
@@ -277,6 +301,7 @@ export class Worker {
     const { settings } = this.options;
     this.log.info({ reason }, 'shutting down');
     clearInterval(this.sweepTimer);
+    await this.control?.close();
     this.reauth.stop();
     await this.events.stop().catch(() => undefined);
     await this.jobs.shutdown(`worker shutting down (${reason}); job handed back to the hub`);

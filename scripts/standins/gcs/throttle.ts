@@ -4,7 +4,7 @@
  * total, whatever the concurrency.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { delay } from '../http-util.js';
+import { delay, readBody } from '../http-util.js';
 
 /** Counters the pacer feeds. */
 export interface ThrottleStats {
@@ -50,16 +50,8 @@ export class BandwidthPacer {
   }
 
   /** Reads a request body at the link's pace (the socket is read no faster than the limit). */
-  async readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) throw new Error(`request body larger than ${limit} bytes`);
-      chunks.push(chunk);
-      await this.consume(chunk.length);
-    }
-    return Buffer.concat(chunks);
+  readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+    return readBody(req, limit, (bytes) => this.consume(bytes));
   }
 
   /** Writes `data` as the response body at the link's pace; stops early if the client goes away. */

@@ -118,6 +118,7 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       reauthWaitSeconds: r.int('WORKER_REAUTH_WAIT_SECONDS', 900, { min: 0, max: 7 * 86_400 }),
       reauthDebounceMs: r.int('WORKER_REAUTH_DEBOUNCE_MS', 500, { min: 0, max: 60_000 }),
       shutdownTimeoutSeconds: r.int('WORKER_SHUTDOWN_TIMEOUT_SECONDS', 60, { min: 1, max: 3600 }),
+      controlPort: r.raw('WORKER_CONTROL_PORT') === undefined ? undefined : r.int('WORKER_CONTROL_PORT', 0, { min: 0, max: 65_535 }),
     },
     rclone: { path: r.string('RCLONE_PATH', 'rclone') },
     tokens: {

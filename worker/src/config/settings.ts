@@ -44,6 +44,8 @@ export interface Settings {
     reauthDebounceMs: number;
     /** Graceful shutdown budget (stop jobs, quit rclone). */
     shutdownTimeoutSeconds: number;
+    /** Port of the local control endpoint on 127.0.0.1; undefined = off, 0 = any free port. */
+    controlPort: number | undefined;
   };
   rclone: {
     /** The rclone binary (default `rclone` on PATH). */
