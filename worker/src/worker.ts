@@ -262,7 +262,7 @@ export class Worker {
       await rclone.stop({ graceful: false, timeoutMs: 5000 });
       return { found: false };
     }
-    await this.remotes.syncAll(this.specs);
+    await this.remotes.syncAll(this.specs, this.knownRemotes());
     return { found: true };
   }
 
@@ -280,8 +280,13 @@ export class Worker {
     void rclone.exited.then((exit) => {
       if (!exit.expected && this.rclone === rclone) this.actor.send({ type: 'RCLONE.EXITED', code: exit.code, signal: exit.signal });
     });
-    const { failed } = await this.remotes.syncAll(this.specs);
+    const { failed } = await this.remotes.syncAll(this.specs, this.knownRemotes());
     this.log.info({ rclonePid: rclone.pid, port: rclone.port, remotes: this.specs.length, failed }, 'rclone ready');
+  }
+
+  /** Remote names of every storage the hub has (kept even when one cannot be built now). */
+  private knownRemotes(): Set<string> {
+    return new Set(this.catalog.all().map((s) => s.uriSchema));
   }
 
   private onRcloneLog(line: RcloneLogLine): void {

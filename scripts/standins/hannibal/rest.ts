@@ -59,7 +59,7 @@ export function createRestHandler(identity: HubIdentity, store: HubStore): RestH
       authenticated: true,
       // All storages of all users, secrets included, as Hannibal answers.
       handle: ({ res }) => {
-        sendJson(res, 200, store.storages());
+        sendJson(res, 200, store.fetchStorages());
       },
     },
     {

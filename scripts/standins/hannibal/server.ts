@@ -92,6 +92,11 @@ export class HannibalStandin {
     return this.store.storagePuts;
   }
 
+  /** When each `GET /storages` was answered (epoch ms), in order. */
+  get storageFetches(): readonly number[] {
+    return this.store.storageFetches;
+  }
+
   /** Every login attempt. */
   get logins(): LoginRecord[] {
     return this.identity.logins;

@@ -98,6 +98,8 @@ export class HubStore {
   readonly reports: ReportRecord[] = [];
   readonly acquisitions: AcquisitionRecord[] = [];
   readonly storagePuts: StoragePutRecord[] = [];
+  /** When each `GET /storages` was answered: how often a client fetched the storage list. */
+  readonly storageFetches: number[] = [];
 
   private readonly storagesById = new Map<number, Storage>();
   private readonly endpointsById = new Map<number, Endpoint>();
@@ -145,6 +147,12 @@ export class HubStore {
 
   storages(): Storage[] {
     return [...this.storagesById.values()].map((storage) => structuredClone(storage));
+  }
+
+  /** `GET /storages`: every storage of every user, secrets included; the fetch is recorded. */
+  fetchStorages(): Storage[] {
+    this.storageFetches.push(Date.now());
+    return this.storages();
   }
 
   removeStorage(id: number): void {

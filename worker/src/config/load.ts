@@ -34,13 +34,16 @@ export function readSources(env: Source): { source: Source; problems: string[] }
     }
     return { source: { ...fromFile, ...definedOnly(env) }, problems };
   } catch (err) {
-    return { source: env, problems: [`WORKER_CONFIG_FILE ${file} cannot be read as JSON: ${(err as Error).message}`] };
+    // V8's JSON errors can quote the offending text, which may be a secret: give the position only.
+    const reason = err instanceof SyntaxError ? `not valid JSON${/ at position \d+/.exec(err.message)?.[0] ?? ''}` : (err as Error).message;
+    return { source: env, problems: [`WORKER_CONFIG_FILE ${file} cannot be read as JSON: ${reason}`] };
   }
 }
 
+/** The variables the environment really sets: empty counts as unset, so it does not hide the file's value. */
 function definedOnly(env: Source): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(env)) if (v !== undefined) out[k] = v;
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v.trim() !== '') out[k] = v;
   return out;
 }
 
@@ -90,7 +93,7 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
   const signalrUrl = r.url('HANNIBAL_SIGNALR_URL', hubUrl);
   const username = r.required('BACKER_USERNAME', 'the hub login e-mail');
   const password = r.secret('BACKER_PASSWORD');
-  if (password === undefined) r.problems.push('BACKER_PASSWORD or BACKER_PASSWORD_FILE is required (the hub login password)');
+  if (password === undefined && r.raw('BACKER_PASSWORD_FILE') === undefined) r.problems.push('BACKER_PASSWORD or BACKER_PASSWORD_FILE is required (the hub login password)');
 
   const stateDir = r.string('WORKER_STATE_DIR', defaultStateDir(source));
   const heartbeatSeconds = r.int('WORKER_HEARTBEAT_SECONDS', 30, { min: 1, max: 100 });

@@ -98,7 +98,8 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
     if (first.status !== 401) return first;
     this.log.debug({ path }, 'hub answered 401; logging in again');
     if (this.jwt === token) this.jwt = undefined;
-    return this.send(method, path, body, await this.login());
+    // A concurrent request may have logged in again meanwhile: reuse its token.
+    return this.send(method, path, body, this.jwt ?? (await this.login()));
   }
 
   /** One login at a time; concurrent callers share it. */
@@ -135,7 +136,8 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
     if (token) headers.authorization = `Bearer ${token}`;
     if (body !== undefined) headers['content-type'] = 'application/json';
     try {
-      const res = await request(new URL(path, this.options.baseUrl + '/'), {
+      // Appended, not resolved: a path prefix of the base URL (a reverse proxy's) must stay.
+      const res = await request(new URL(this.options.baseUrl.replace(/\/+$/, '') + path), {
         method: method as Dispatcher.HttpMethod,
         headers,
         body: body === undefined ? null : JSON.stringify(body),

@@ -334,6 +334,7 @@ export class JobRunner {
     }
     t.phase = 'starting';
     t.run += 1;
+    const run = t.run;
     t.stopIntent = undefined;
     t.progress = undefined;
     try {
@@ -343,7 +344,13 @@ export class JobRunner {
         if (this.options.catalog.isOAuth(storage)) await this.options.tokens.ensureFresh(storage.id);
         await this.options.remotes.apply(await this.options.catalog.desiredRemote(storage));
       }
-      if (!this.jobs.has(t.id) || !this.isRcloneUp()) return;
+      // Forgotten meanwhile, or superseded by a run that start() began after an rclone crash.
+      if (!this.jobs.has(t.id) || t.run !== run) return;
+      if (!this.isRcloneUp()) {
+        // Paused for an rclone restart while preparing: start() runs it again.
+        t.phase = 'interrupted';
+        return;
+      }
       for (const storage of uniqueStorages([source.storage, destination.storage])) {
         if (this.options.catalog.isOAuth(storage)) t.leases.push(this.options.tokens.lease(storage.id));
       }
@@ -359,12 +366,14 @@ export class JobRunner {
               filter: TRANSFER_FILTER,
               createEmptySrcDirs: true,
             });
+      if (t.run !== run) return;
       t.rcloneJobId = rcloneJobId;
       t.group = group;
       t.phase = 'running';
       t.startFailures = 0;
       this.log.info({ jobId: t.id, run: t.run, rcloneJobId, operation: operationName(t.job.operation), src: srcFs, dst: dstFs }, 'job started in rclone');
     } catch (err) {
+      if (t.run !== run) return;
       this.endRun(t);
       await this.startFailed(t, err);
     }
@@ -489,7 +498,7 @@ export class JobRunner {
     try {
       status = await rc.jobStatus(rcloneJobId);
     } catch (err) {
-      if (err instanceof RcError && err.status !== undefined) {
+      if (err instanceof RcError && err.status !== undefined && t.rcloneJobId === rcloneJobId) {
         this.log.warn({ jobId: t.id, rcloneJobId, reason: errorMessage(err) }, 'rclone no longer knows the job; re-running it');
         this.endRun(t);
         void this.startRun(t);
@@ -498,6 +507,8 @@ export class JobRunner {
     }
     if (!status.finished) return;
     const stats = await rc.coreStats(t.group).catch(() => undefined);
+    // A concurrent collect (the poll, or a stop) already handled this rclone job.
+    if (t.rcloneJobId !== rcloneJobId) return;
     const intent = t.stopIntent;
     this.endRun(t);
     if (intent) {

@@ -53,7 +53,10 @@ export class StorageCatalog {
    * means for the grant in use (see `TokenBroker.adopt`); a new grant also invalidates the
    * OneDrive drive lookup, which belongs to the account.
    */
-  upsert(storage: Storage): AdoptResult {
+  upsert(row: Storage): AdoptResult {
+    // Hannibal sends technologies in lower case; the .NET worker matched them case-insensitively.
+    const technology = typeof row.technology === 'string' ? row.technology.toLowerCase() : row.technology;
+    const storage = technology === row.technology ? row : { ...row, technology };
     this.rows.set(storage.id, storage);
     const result = this.options.tokens.adopt(storage);
     if (result === 'new-grant') this.drives.delete(storage.id);

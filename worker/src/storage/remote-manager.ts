@@ -10,7 +10,7 @@ import { fingerprint } from '../log/fingerprint.js';
 import type { Logger } from '../log/logger.js';
 import type { RcClient } from '../rclone/rc-client.js';
 import type { TokenSink } from '../tokens/broker.js';
-import { diffRemote, type RemoteDiff } from './remote-diff.js';
+import { diffRemote, sameToken, type RemoteDiff } from './remote-diff.js';
 import type { RemoteSpec } from './remote-spec.js';
 
 /** The rc client of the rclone that runs now, if any. */
@@ -36,7 +36,11 @@ export class RemoteManager implements TokenSink {
   }
 
   async pushToken(uriSchema: string, token: RcloneToken): Promise<void> {
-    await this.client().configUpdate(uriSchema, { token: JSON.stringify(token) }, { oauth: true });
+    const client = this.client();
+    const json = JSON.stringify(token);
+    await this.write(client, uriSchema, () => client.configUpdate(uriSchema, { token: json }, { oauth: true }), (stored) =>
+      stored?.token !== undefined && sameToken(stored.token, json),
+    );
   }
 
   /** Compares one remote with rclone's current config. */
@@ -58,12 +62,12 @@ export class RemoteManager implements TokenSink {
       case 'equal':
         return { action: 'unchanged', diff };
       case 'missing':
-        await client.configCreate(spec.name, spec.type, spec.parameters, { oauth: spec.oauth });
+        await this.create(client, spec);
         this.log.info({ remote: spec.name, type: spec.type }, 'remote created');
         return { action: 'created', diff };
       case 'token-only': {
         const token = spec.parameters.token ?? '';
-        await client.configUpdate(spec.name, { token }, { oauth: true });
+        await this.write(client, spec.name, () => client.configUpdate(spec.name, { token }, { oauth: true }), isSpec(spec));
         this.log.info({ remote: spec.name, tokenFp: fingerprint(tokenAccess(token)) }, 'token pushed to rclone');
         return { action: 'token-pushed', diff };
       }
@@ -71,14 +75,42 @@ export class RemoteManager implements TokenSink {
         const removesKeys = diff.keys.some((k) => k === 'type' || !(k in spec.parameters));
         if (removesKeys) {
           await client.configDelete(spec.name);
-          await client.configCreate(spec.name, spec.type, spec.parameters, { oauth: spec.oauth });
+          await this.create(client, spec);
         } else {
           const changed = Object.fromEntries(diff.keys.map((k) => [k, spec.parameters[k] ?? '']));
-          await client.configUpdate(spec.name, changed, { oauth: spec.oauth });
+          await this.write(client, spec.name, () => client.configUpdate(spec.name, changed, { oauth: spec.oauth }), isSpec(spec));
         }
         this.log.info({ remote: spec.name, keys: diff.keys, recreated: removesKeys }, 'remote updated');
         return { action: 'updated', diff };
       }
+    }
+  }
+
+  private create(client: RcClient, spec: RemoteSpec): Promise<void> {
+    return this.write(client, spec.name, () => client.configCreate(spec.name, spec.type, spec.parameters, { oauth: spec.oauth }), isSpec(spec));
+  }
+
+  /**
+   * Runs one config write. rclone's drive and onedrive config state machines end every
+   * non-interactive create or update with a question (shared drive? which kind of connection?)
+   * that they ask after storing the parameters; RcClient reports a question as an RcError with
+   * HTTP status 200 (rclone answered the call). Such a write counts as done when rclone now
+   * stores what was asked for. Any other failure stands: rclone may keep a half-made remote in
+   * memory after a real error, which must not pass for success.
+   */
+  private async write(
+    client: RcClient,
+    name: string,
+    call: () => Promise<void>,
+    done: (stored: Readonly<Record<string, string>> | undefined) => boolean,
+  ): Promise<void> {
+    try {
+      await call();
+    } catch (err) {
+      if (!(err instanceof RcError) || err.status !== 200) throw err;
+      const dump = await client.configDump().catch(() => undefined);
+      if (!dump || !done(dump[name])) throw err;
+      this.log.debug({ remote: name, answer: errorMessage(err) }, 'rclone stores the remote as wanted; its config question stays unanswered');
     }
   }
 
@@ -89,9 +121,11 @@ export class RemoteManager implements TokenSink {
 
   /**
    * Brings a fresh rclone in line with all specs: creates or updates each, and deletes remotes
-   * no storage explains. One failing remote does not stop the others.
+   * no storage explains. `keep` names remotes of known storages that could not be built now
+   * (e.g. Graph unreachable): they are left as they are. One failing remote does not stop the
+   * others.
    */
-  async syncAll(specs: readonly RemoteSpec[]): Promise<{ failed: string[] }> {
+  async syncAll(specs: readonly RemoteSpec[], keep: ReadonlySet<string> = new Set()): Promise<{ failed: string[] }> {
     const dump = await this.dump();
     const failed: string[] = [];
     for (const spec of specs) {
@@ -104,7 +138,7 @@ export class RemoteManager implements TokenSink {
     }
     const wanted = new Set(specs.map((s) => s.name));
     for (const name of Object.keys(dump)) {
-      if (wanted.has(name)) continue;
+      if (wanted.has(name) || keep.has(name)) continue;
       try {
         await this.remove(name);
       } catch (err) {
@@ -113,6 +147,10 @@ export class RemoteManager implements TokenSink {
     }
     return { failed };
   }
+}
+
+function isSpec(spec: RemoteSpec): (stored: Readonly<Record<string, string>> | undefined) => boolean {
+  return (stored) => diffRemote(spec, stored).kind === 'equal';
 }
 
 function tokenAccess(tokenJson: string): string | undefined {

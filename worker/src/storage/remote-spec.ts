@@ -35,8 +35,12 @@ export interface RemoteContext {
   gcsApiUrl?: string | undefined;
 }
 
-/** rclone remote names: letters, digits, `_`, `-`, `.`, `+`, `@` and spaces, not starting with `-` or space. */
-const REMOTE_NAME = /^[\w.+@-][\w.+@ -]*$/u;
+/**
+ * Remote names rclone 1.60.1 accepts: ASCII letters, digits, `_`, `-`, `.` and spaces, not
+ * starting with `-` (`+` and `@` came only in later rclone versions). Leading and trailing
+ * spaces are refused here too: they are invisible in `<remote>:<path>`.
+ */
+const REMOTE_NAME = /^[\w.][\w. -]*$/u;
 
 export function validateRemoteName(uriSchema: string): void {
   if (!REMOTE_NAME.test(uriSchema) || uriSchema.endsWith(' ') || uriSchema.length > 200) {
@@ -132,7 +136,8 @@ function required(storage: Storage, name: string, field: 'host' | 'username' | '
   if (typeof value !== 'string' || value.trim() === '') {
     throw new StorageError(`${storage.technology} storage ${name} has no ${field}`, name);
   }
-  return value.trim();
+  // A password is a secret as typed: surrounding spaces belong to it.
+  return field === 'password' ? value : value.trim();
 }
 
 function withTrailingSlash(url: string): string {

@@ -8,13 +8,11 @@ export class SingleFlight<K, V> {
   run(key: K, fn: () => Promise<V>): Promise<V> {
     const existing = this.inflight.get(key);
     if (existing) return existing;
-    const flight = (async () => {
-      try {
-        return await fn();
-      } finally {
-        this.inflight.delete(key);
-      }
-    })();
+    // The cleanup runs as a callback, so it always comes after the `set` below, even when
+    // `fn` throws synchronously (a `finally` inside the async function would run before it).
+    const flight = (async () => fn())().finally(() => {
+      this.inflight.delete(key);
+    });
     this.inflight.set(key, flight);
     return flight;
   }

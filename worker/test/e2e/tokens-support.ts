@@ -48,3 +48,8 @@ export function tokenRequestsWith(gcs: GcsStandin, refreshToken: string): GcsSta
 export function finishedRecord(worker: WorkerProcess, jobId: number): LogRecord | undefined {
   return logsOf(worker, 'job finished').find((r) => r.jobId === jobId);
 }
+
+/** When the worker wrote a log record (epoch ms). */
+export function loggedAt(record: LogRecord): number {
+  return Date.parse(String(record.time));
+}

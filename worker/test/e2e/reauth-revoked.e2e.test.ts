@@ -1,0 +1,200 @@
+/**
+ * A grant revoked during a job (the token endpoint answers invalid_grant), then a
+ * re-authentication in the hub. Whether the running job survives depends on when the new
+ * credentials arrive relative to rclone's switch point of the access token it holds (expiry −
+ * 10 s): before it, the job simply continues on the new grant; after it, rclone has failed the
+ * job, the worker keeps the job waiting for re-authentication and re-runs only that job once the
+ * new grant is there (issue: "Re-authentication is applied with the least disruption, never by
+ * a blind restart").
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { makeTree, Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
+import type { Grant } from '../../../scripts/standins/gcs/server.js';
+import type { Storage } from '../../../shared/hannibal.js';
+import {
+  decisionNames,
+  isAlive,
+  issuedAccessTokenFingerprints,
+  rcloneErrors,
+  rcloneStarts,
+  refreshesWith,
+  runsOf,
+  TokenUseTimeline,
+} from './reauth-support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+
+let sandbox: Sandbox | undefined;
+let timeline: TokenUseTimeline | undefined;
+afterEach(async () => {
+  timeline?.stop();
+  timeline = undefined;
+  await sandbox?.close();
+  sandbox = undefined;
+});
+
+const BREAKER_OPENED = 'no further token requests for this storage until the hub brings new credentials';
+
+function timeOf(record: { time?: unknown }): number {
+  return typeof record.time === 'string' ? Date.parse(record.time) : Number.NaN;
+}
+
+/** As if the user re-authorised the storage in the hub: a new grant, saved to the storage. */
+function reauthenticate(box: Sandbox, storage: Storage): Grant {
+  const grant = box.gcs.issueGrant();
+  box.hub.updateStorage(storage.id, {
+    accessToken: grant.accessToken,
+    refreshToken: grant.refreshToken,
+    expiresAt: grant.expiresAt.toISOString(),
+  });
+  return grant;
+}
+
+/** The worker opened the storage's breaker after the token endpoint answered invalid_grant. */
+async function breakerOpened(worker: WorkerProcess, uriSchema: string): Promise<void> {
+  await worker.waitForLog((r) => r.storage === uriSchema && r.msg.endsWith(BREAKER_OPENED), 60_000);
+}
+
+describe('a grant revoked during a job, then re-authentication', () => {
+  it('continues the job on the new grant without a re-run when the credentials come before the switch point', { timeout: 180_000 }, async () => {
+    // 40 s tokens: the worker refreshes ~24 s after issue, rclone switches at 30 s; a revoked
+    // grant leaves ~6 s to bring new credentials. ~2 MB at 40 kB/s: a ~50 s job.
+    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 40, bytesPerSecond: 40_000 } });
+    const laptop = sandbox.addLocalStorage('laptop');
+    const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
+    const source = join(sandbox.dir, 'src');
+    const files = await makeTree(source, 40, 50_000);
+    const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/early' });
+
+    const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
+    await worker.waitForLog((r) => r.msg === 'rclone ready');
+    const rclonePid = worker.rclonePid();
+    const rcPassword = rcPasswordOf(rclonePid);
+
+    timeline = new TokenUseTimeline(sandbox.gcs.stats);
+    const job = sandbox.hub.createJob(rule.id);
+    await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+    sandbox.gcs.revokeRefreshToken(oldGrant.refreshToken);
+    await breakerOpened(worker, 'gcs');
+
+    const oldGrantTokens = issuedAccessTokenFingerprints(sandbox);
+    const newGrant = reauthenticate(sandbox, gcs);
+    const adopted = await worker.waitForLog((r) => r.msg === 'adopted new credentials from the hub' && r.storage === 'gcs');
+    expect(adopted).toMatchObject({ decision: 'new-grant', breakerWasOpen: true });
+    // The precondition of this case: the new grant is in the worker before rclone's switch point
+    // of the last token of the old grant.
+    const adoptedAt = worker.logs.indexOf(adopted);
+    const lastOldToken = logsOf(worker, 'token refreshed')
+      .filter((r) => r.storage === 'gcs' && worker.logs.indexOf(r) < adoptedAt)
+      .at(-1);
+    expect(timeOf(adopted)).toBeLessThan(Date.parse(String(lastOldToken?.expiresAt)) - 10_000);
+
+    const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
+    timeline.stop();
+    expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
+
+    // The token endpoint refused the old grant once; the worker did not hammer it.
+    expect(refreshesWith(sandbox, oldGrant.refreshToken).map((e) => e.status).filter((s) => s !== 200)).toEqual([400]);
+    expect(decisionNames(worker, 'gcs')).toContain('token-pushed');
+
+    // One run: no auth failure in rclone, no wait, no re-run, no restart.
+    expect(runsOf(worker, job.id)).toHaveLength(1);
+    expect(logsOf(worker, 'job finished').find((r) => r.jobId === job.id)?.runs).toBe(1);
+    expect(logsOf(worker, 'job waits for re-authentication of its storage')).toEqual([]);
+    expect(rcloneErrors(worker)).toEqual([]);
+    expect(sandbox.gcs.stats.unauthorized).toBe(0);
+    expect(rcloneStarts(worker)).toBe(1);
+    expect(isAlive(rclonePid)).toBe(true);
+    const stored = sandbox.gcs.objects('bucket');
+    for (const [rel, bytes] of files) expect(stored.get(`early/${rel}`)?.equals(bytes), rel).toBe(true);
+
+    // rclone moved on to the new grant's token and never went back.
+    const newUses = timeline.usesWhere((fp) => !oldGrantTokens.has(fp));
+    const oldUses = timeline.usesWhere((fp) => oldGrantTokens.has(fp));
+    expect(newUses.length).toBeGreaterThan(0);
+    expect(Math.max(...oldUses)).toBeLessThanOrEqual(Math.min(...newUses));
+    expect(refreshesWith(sandbox, newGrant.refreshToken).every((e) => e.status === 200)).toBe(true);
+
+    expect(await worker.stop()).toBe(0);
+    expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
+  });
+
+  it('re-runs only that job, once, on the new grant when the credentials come after rclone failed it', { timeout: 180_000 }, async () => {
+    // 20 s tokens: the refresh at ~7 s gets invalid_grant, rclone fails the job at ~10 s.
+    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 }, webdav: { bytesPerSecond: 60_000 } });
+    const laptop = sandbox.addLocalStorage('laptop');
+    const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
+    const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'alice', 'alice-e2e-password-7');
+    const gcsSource = join(sandbox.dir, 'src-gcs');
+    const gcsFiles = await makeTree(gcsSource, 40, 30_000);
+    const ncSource = join(sandbox.dir, 'src-nc');
+    const ncFiles = await makeTree(ncSource, 30, 50_000);
+    const toGcs = sandbox.addRule('to gcs', { storage: laptop, path: gcsSource }, { storage: gcs, path: 'bucket/late' });
+    const toNextcloud = sandbox.addRule('to nextcloud', { storage: laptop, path: ncSource }, { storage: nextcloud, path: 'backup' });
+
+    const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
+    await worker.waitForLog((r) => r.msg === 'rclone ready');
+    const rclonePid = worker.rclonePid();
+    const rcPassword = rcPasswordOf(rclonePid);
+
+    timeline = new TokenUseTimeline(sandbox.gcs.stats);
+    const other = sandbox.hub.createJob(toNextcloud.id);
+    const job = sandbox.hub.createJob(toGcs.id);
+    await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+    await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === other.id);
+    sandbox.gcs.revokeRefreshToken(oldGrant.refreshToken);
+    await breakerOpened(worker, 'gcs');
+    await worker.waitForLog((r) => r.msg === 'job waits for re-authentication of its storage' && r.jobId === job.id, 60_000);
+    // rclone failed the run with the auth error; the other job is still running.
+    const failedRun = logsOf(worker, 'job failed with an auth error; refreshing its token and re-running it').filter((r) => r.jobId === job.id);
+    expect(failedRun).toHaveLength(1);
+    expect(String(failedRun[0]?.error)).toContain("token expired and there's no refresh token");
+    expect(terminalReports(sandbox, other.id)).toEqual([]);
+
+    const oldGrantTokens = issuedAccessTokenFingerprints(sandbox);
+    const reauthAt = Date.now();
+    const newGrant = reauthenticate(sandbox, gcs);
+
+    const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
+    const otherReports = await waitForTerminalReport(sandbox, other.id, 120_000);
+    timeline.stop();
+    // Reported exactly once, DoneSuccess, with no DoneFailure before it.
+    expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
+    expect(otherReports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
+
+    // Only the failed job was re-run, once, after the new grant was adopted.
+    const runs = runsOf(worker, job.id);
+    expect(runs.map((r) => r.run)).toEqual([1, 2]);
+    expect(logsOf(worker, 'job finished').find((r) => r.jobId === job.id)?.runs).toBe(2);
+    const adopted = logsOf(worker, 'adopted new credentials from the hub').filter((r) => r.storage === 'gcs');
+    expect(adopted.map((r) => [r.decision, r.breakerWasOpen])).toEqual([['new-grant', true]]);
+    expect(logsOf(worker, 'storage re-authenticated; running the waiting job').map((r) => r.jobId)).toEqual([job.id]);
+    expect(timeOf(runs[1]!)).toBeGreaterThanOrEqual(timeOf(adopted[0]!));
+    expect(runsOf(worker, other.id)).toHaveLength(1);
+    expect(logsOf(worker, 'job finished').find((r) => r.jobId === other.id)?.runs).toBe(1);
+    expect(logsOf(worker, 'job stopped for a re-run')).toEqual([]);
+    expect(decisionNames(worker, 'gcs').filter((d) => d !== 'token-pushed' && d !== 'nothing-changed')).toEqual([]);
+    expect(rcloneStarts(worker)).toBe(1);
+    expect(isAlive(rclonePid)).toBe(true);
+
+    // The old grant was refused once and never tried again; the re-run refreshed with the new one.
+    expect(refreshesWith(sandbox, oldGrant.refreshToken).map((e) => e.status).filter((s) => s !== 200)).toEqual([400]);
+    expect(refreshesWith(sandbox, oldGrant.refreshToken, reauthAt)).toEqual([]);
+    expect(refreshesWith(sandbox, newGrant.refreshToken, reauthAt).filter((e) => e.status === 200).length).toBeGreaterThanOrEqual(1);
+    // rclone gave up on the expired token itself; the stand-in never saw an invalid one.
+    expect(sandbox.gcs.stats.unauthorized).toBe(0);
+    const newUses = timeline.usesWhere((fp) => !oldGrantTokens.has(fp));
+    const oldUses = timeline.usesWhere((fp) => oldGrantTokens.has(fp));
+    expect(newUses.length).toBeGreaterThan(0);
+    expect(Math.max(...oldUses)).toBeLessThan(reauthAt);
+    expect(Math.min(...newUses)).toBeGreaterThanOrEqual(reauthAt);
+
+    const stored = sandbox.gcs.objects('bucket');
+    for (const [rel, bytes] of gcsFiles) expect(stored.get(`late/${rel}`)?.equals(bytes), rel).toBe(true);
+    const ncStored = sandbox.webdav.files('alice');
+    for (const [rel, bytes] of ncFiles) expect(ncStored.get(`backup/${rel}`)?.equals(bytes), rel).toBe(true);
+
+    expect(await worker.stop()).toBe(0);
+    expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
+  });
+});
