@@ -96,7 +96,8 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
   if (password === undefined && r.raw('BACKER_PASSWORD_FILE') === undefined) r.problems.push('BACKER_PASSWORD or BACKER_PASSWORD_FILE is required (the hub login password)');
 
   const stateDir = r.string('WORKER_STATE_DIR', defaultStateDir(source));
-  const heartbeatSeconds = r.int('WORKER_HEARTBEAT_SECONDS', 30, { min: 1, max: 100 });
+  // At most half the hub's 120 s deadline, so one lost heartbeat never loses the job.
+  const heartbeatSeconds = r.int('WORKER_HEARTBEAT_SECONDS', 30, { min: 1, max: 60 });
   const providers = Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, providerSettings(r, t)])) as Record<
     OAuthTechnology,
     OAuthProviderSettings
@@ -143,7 +144,15 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
   if (problems.length > 0) {
     throw new ConfigError(`invalid configuration:\n  - ${problems.join('\n  - ')}`);
   }
-  if (!settings.worker.ownerId) settings.worker.ownerId = persistentOwnerId(stateDir);
+  if (!settings.worker.ownerId) {
+    try {
+      settings.worker.ownerId = persistentOwnerId(stateDir);
+    } catch (err) {
+      throw new ConfigError(
+        `invalid configuration:\n  - WORKER_STATE_DIR ${stateDir} is not writable (${(err as NodeJS.ErrnoException).code ?? 'error'}); it keeps the generated owner id — set WORKER_OWNER_ID or fix the directory`,
+      );
+    }
+  }
   if (!settings.worker.networks) settings.worker.networks = await detectNetworkId();
   return settings;
 }

@@ -45,7 +45,7 @@ export interface JobRunnerOptions {
   rclone: CurrentRclone;
   catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'>;
   remotes: Pick<RemoteManager, 'apply'>;
-  tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'reauthReason' | 'ensureFresh'>;
+  tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'ensureFresh'>;
   /** Re-reads the hub's storages (a job may name a storage created after the last load). */
   reloadStorages?: () => Promise<void>;
   acquire: AcquireParams;
@@ -83,6 +83,7 @@ const TRANSFER_CONFIG = { Retries: 3 };
 const MAX_AUTH_RECOVERIES = 3;
 const MAX_CRASH_RERUNS = 5;
 const MAX_START_FAILURES = 8;
+const ACQUIRE_RETRY_MS = 5_000;
 
 export class JobRunner {
   private readonly jobs = new Map<number, TrackedJob>();
@@ -93,6 +94,7 @@ export class JobRunner {
   private acquiring: Promise<void> | undefined;
   private acquireAgain = false;
   private pollTimer: NodeJS.Timeout | undefined;
+  private acquireRetryTimer: NodeJS.Timeout | undefined;
   private polling = false;
   private lastProgressAt = 0;
   /** Whether this rclone's `job/list` reports `runningIds`; unknown until first asked. */
@@ -249,6 +251,7 @@ export class JobRunner {
   }
 
   stopTimers(): void {
+    clearTimeout(this.acquireRetryTimer);
     clearInterval(this.heartbeatTimer);
     clearInterval(this.safetyPollTimer);
     clearInterval(this.pollTimer);
@@ -281,7 +284,12 @@ export class JobRunner {
         try {
           job = await this.options.hub.acquireNextJob(this.options.acquire);
         } catch (err) {
-          this.log.warn({ trigger, reason: errorMessage(err) }, 'could not ask the hub for a job');
+          // Try again soon rather than at the next safety poll: an announced job is waiting.
+          this.log.warn({ trigger, reason: errorMessage(err), retryInMs: ACQUIRE_RETRY_MS }, 'could not ask the hub for a job');
+          clearTimeout(this.acquireRetryTimer);
+          this.acquireRetryTimer = setTimeout(() => {
+            this.requestAcquire('retry after a hub error');
+          }, ACQUIRE_RETRY_MS);
           return;
         }
         if (!job) break;

@@ -18,7 +18,7 @@ import {
   runsOf,
   TokenUseTimeline,
 } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, waitForTerminalReport } from './support.js';
 
 let sandbox: Sandbox | undefined;
 let timeline: TokenUseTimeline | undefined;

@@ -16,6 +16,7 @@ import {
   decisionNames,
   isAlive,
   issuedAccessTokenFingerprints,
+  logTime,
   rcloneErrors,
   rcloneStarts,
   refreshesWith,
@@ -34,10 +35,6 @@ afterEach(async () => {
 });
 
 const BREAKER_OPENED = 'no further token requests for this storage until the hub brings new credentials';
-
-function timeOf(record: { time?: unknown }): number {
-  return typeof record.time === 'string' ? Date.parse(record.time) : Number.NaN;
-}
 
 /** As if the user re-authorised the storage in the hub: a new grant, saved to the storage. */
 function reauthenticate(box: Sandbox, storage: Storage): Grant {
@@ -87,7 +84,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const lastOldToken = logsOf(worker, 'token refreshed')
       .filter((r) => r.storage === 'gcs' && worker.logs.indexOf(r) < adoptedAt)
       .at(-1);
-    expect(timeOf(adopted)).toBeLessThan(Date.parse(String(lastOldToken?.expiresAt)) - 10_000);
+    expect(logTime(adopted)).toBeLessThan(Date.parse(String(lastOldToken?.expiresAt)) - 10_000);
 
     const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
     timeline.stop();
@@ -169,7 +166,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const adopted = logsOf(worker, 'adopted new credentials from the hub').filter((r) => r.storage === 'gcs');
     expect(adopted.map((r) => [r.decision, r.breakerWasOpen])).toEqual([['new-grant', true]]);
     expect(logsOf(worker, 'storage re-authenticated; running the waiting job').map((r) => r.jobId)).toEqual([job.id]);
-    expect(timeOf(runs[1]!)).toBeGreaterThanOrEqual(timeOf(adopted[0]!));
+    expect(logTime(runs[1]!)).toBeGreaterThanOrEqual(logTime(adopted[0]!));
     expect(runsOf(worker, other.id)).toHaveLength(1);
     expect(logsOf(worker, 'job finished').find((r) => r.jobId === other.id)?.runs).toBe(1);
     expect(logsOf(worker, 'job stopped for a re-run')).toEqual([]);

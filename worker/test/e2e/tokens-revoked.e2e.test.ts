@@ -99,6 +99,8 @@ describe('a refresh token revoked mid-job', () => {
     expect(regrantRequests.length).toBeGreaterThanOrEqual(1);
     expect(regrantRequests.every((e) => e.status === 200)).toBe(true);
 
+    console.log(JSON.stringify({ revokedAt, reportsA, log: gcsStandin.tokenLog.map((e) => ({ rel: e.at - revokedAt, s: e.status, fp: e.refreshTokenFingerprint })) }));
+    console.log(worker.logs.filter((r) => r.component === 'jobs' || r.component === 'tokens' || r.component === 'reauth' || (r.component === 'rclone' && r.level >= 40)).filter((r) => r.msg !== 'job progress').map((r) => `${String(r.time)} ${r.component} ${r.msg} ${JSON.stringify({ ...r, msg: undefined, time: undefined, pid: undefined, hostname: undefined, level: undefined, component: undefined })}`).join('\n'));
     expectOneRclone(worker, rclonePid);
     expect(gcsStandin.stats.unauthorized).toBe(0);
     expect(gcsStandin.stats.tokenRequestsByRclone).toBe(0);

@@ -79,7 +79,7 @@ describe('JobRunner acquisition', () => {
     expect(h.rclone.run(2, 1)).toBeDefined();
   });
 
-  it('survives hub errors and acquires on the safety poll after acquirePollSeconds', async () => {
+  it('survives hub errors and asks again 5 s later, not only at the next safety poll', async () => {
     h = new Harness({ settings: { maxJobs: 1 } });
     h.hub.acquireScript.push(new HubError('acquireNextJob: HTTP 502', 502));
     await h.startWith();
@@ -88,10 +88,22 @@ describe('JobRunner acquisition', () => {
     expect(h.log.records.some((r) => r.msg === 'could not ask the hub for a job')).toBe(true);
 
     h.offer(job(1));
-    await elapse(h.settings.acquirePollSeconds * SECOND - 1);
+    await elapse(5 * SECOND - 1);
     expect(h.hub.acquireCalls).toBe(1);
     await elapse(1);
     expect(h.hub.acquireCalls).toBe(2);
+    expect(h.runner.ownedJobIds()).toEqual([1]);
+  });
+
+  it('acquires on the safety poll after acquirePollSeconds', async () => {
+    h = new Harness({ settings: { maxJobs: 2 } });
+    await h.startWith();
+    expect(h.hub.acquireCalls).toBe(1);
+
+    h.offer(job(1));
+    await elapse(h.settings.acquirePollSeconds * SECOND - 1);
+    expect(h.hub.acquireCalls).toBe(1);
+    await elapse(1);
     expect(h.runner.ownedJobIds()).toEqual([1]);
   });
 
