@@ -2,7 +2,8 @@
  * `npm run bench [-- --quick]`: measures the worker with the real pieces (stand-ins on
  * 127.0.0.1, the real rclone, the worker process as users run it), prints a table of figures
  * with their goals, writes them to `.state/bench/latest.json`, and exits 1 when a goal is
- * missed or a benchmark could not run. `--quick` shortens the long runs (~2 min instead of ~5).
+ * missed or a benchmark could not run. `--quick` shortens the long runs (~2 min instead of ~5);
+ * `--only=<id>[,<id>]` runs some of them.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -40,9 +41,12 @@ function say(message: string): void {
 
 async function main(): Promise<number> {
   const quick = process.argv.includes('--quick');
+  const only = process.argv.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+  const unknown = only?.filter((id) => !BENCHES.some((b) => b.id === id)) ?? [];
+  if (unknown.length > 0) throw new Error(`unknown benchmark ${unknown.join(', ')}; known: ${BENCHES.map((b) => b.id).join(', ')}`);
   const startedAt = new Date();
   const results: BenchResult[] = [];
-  for (const bench of BENCHES) {
+  for (const bench of BENCHES.filter((b) => !only || only.includes(b.id))) {
     const began = Date.now();
     say(`${bench.id} …`);
     try {
@@ -66,6 +70,7 @@ async function main(): Promise<number> {
     startedAt: startedAt.toISOString(),
     durationS: Math.round((Date.now() - startedAt.getTime()) / 1000),
     quick,
+    only: only ?? null,
     node: process.version,
     rclone,
     results: results.map((r) => ({ ...r, figures: r.figures.map((f) => ({ ...f, met: goalMet(f) ?? null })) })),

@@ -28,6 +28,7 @@ export async function benchTokenLead(options: { quick: boolean }): Promise<{ tok
     const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bench/photos' });
     const worker = sandbox.spawnWorker('tokens', { TOKEN_REFRESH_THRESHOLD_SECONDS: '10' });
     await untilRunning(worker);
+    const idleRclone = memoryOf(worker.rclonePid() ?? Number.NaN);
 
     const job = sandbox.hub.createJob(rule.id);
     const report = await waitFor(
@@ -58,7 +59,8 @@ export async function benchTokenLead(options: { quick: boolean }): Promise<{ tok
         { name: 'job duration in rclone', value: durationS, unit: 's' },
         { name: 'tokens pushed to rclone', value: pushed, unit: '', goal: { op: '>=', limit: Math.floor(jobSeconds / TOKEN_LIFETIME_SECONDS) - 1 } },
         { name: 'pushes whose lead is known', value: leads.length, unit: `of ${pushed}`, goal: { op: '=', limit: pushed } },
-        { name: 'push lead before switch point, min', value: Math.min(...leads), unit: 'ms', goal: { op: '>=', limit: 1_000 } },
+        // No push at all is no evidence: NaN misses the goal.
+        { name: 'push lead before switch point, min', value: leads.length > 0 ? Math.min(...leads) : Number.NaN, unit: 'ms', goal: { op: '>=', limit: 1_000 } },
         { name: 'push lead before switch point, median', value: median(leads), unit: 'ms' },
         { name: 'GCS requests answered 401', value: stats.unauthorized, unit: '', goal: { op: '=', limit: 0 } },
         { name: 'token requests by rclone itself', value: stats.tokenRequestsByRclone, unit: '', goal: { op: '=', limit: 0 } },
@@ -71,11 +73,12 @@ export async function benchTokenLead(options: { quick: boolean }): Promise<{ tok
     const memory: BenchResult = {
       id: 'memory',
       title: 'memory after the long job',
-      method: `VmRSS and VmHWM from /proc/<pid>/status of the worker (node) and its rclone, right after the ${jobSeconds} s GCS job of the token-lead benchmark`,
+      method: `VmRSS and VmHWM from /proc/<pid>/status of the worker (node) and its rclone, right after the ${jobSeconds} s GCS job of the token-lead benchmark; rclone's goal allows its default 4 transfers × (16 MiB read buffer + 16 MiB upload chunk) plus its runtime`,
       figures: [
         { name: 'worker RSS', value: workerMemory.rssMb, unit: 'MB', goal: { op: '<', limit: 150 } },
         { name: 'worker peak RSS', value: workerMemory.peakMb, unit: 'MB' },
-        { name: 'rclone RSS', value: rcloneMemory.rssMb, unit: 'MB', goal: { op: '<', limit: 150 } },
+        { name: 'rclone RSS before the job', value: idleRclone.rssMb, unit: 'MB' },
+        { name: 'rclone RSS', value: rcloneMemory.rssMb, unit: 'MB', goal: { op: '<', limit: 256 } },
         { name: 'rclone peak RSS', value: rcloneMemory.peakMb, unit: 'MB' },
       ],
     };
@@ -95,7 +98,8 @@ function pushLeads(worker: WorkerProcess, storageId: number, remote: string): { 
     (r) => (r.msg === 'tracking OAuth storage' || r.msg === 'token refreshed') && r.storageId === storageId && typeof r.tokenFp === 'string',
   );
   const pushes = new Map<string, LogRecord>();
-  for (const push of worker.find((r) => r.msg === 'token pushed to rclone' && r.remote === remote)) {
+  // The broker names the remote `storage`, a re-authentication's apply names it `remote`.
+  for (const push of worker.find((r) => r.msg === 'token pushed to rclone' && (r.storage === remote || r.remote === remote))) {
     const fp = String(push.tokenFp);
     if (!pushes.has(fp)) pushes.set(fp, push);
   }

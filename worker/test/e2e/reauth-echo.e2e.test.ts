@@ -20,12 +20,12 @@ afterEach(async () => {
 
 describe('re-authentication announcements that change nothing', () => {
   it('ignores the echo of the worker’s own token saves: no push, no restart, no re-run', { timeout: 120_000 }, async () => {
-    // 20 s tokens: the worker refreshes and saves every ~7 s while the ~25 s job runs.
+    // 20 s tokens: the worker refreshes and saves every ~7 s while the ~20 s job runs.
     sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
-    const files = await makeTree(source, 25, 40_000);
+    const files = await makeTree(source, 20, 40_000);
     const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/echo' });
 
     const worker = sandbox.spawnWorker('a');

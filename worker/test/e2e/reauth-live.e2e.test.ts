@@ -32,12 +32,12 @@ afterEach(async () => {
 describe('re-authentication during a running job', () => {
   it('switches the running job to the new grant without restart, re-run or failed file', { timeout: 180_000 }, async () => {
     // 20 s tokens: the worker refreshes every ~7 s, so the job lives through several tokens of
-    // each grant. ~1.6 MB at 40 kB/s keeps the job running for ~40 s.
+    // each grant. 1 MB at 40 kB/s keeps the job running for ~25 s.
     sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
-    const files = await makeTree(source, 40, 40_000);
+    const files = await makeTree(source, 25, 40_000);
     const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/live' });
 
     const worker = sandbox.spawnWorker('a');

@@ -21,15 +21,15 @@ describe('a changed parameter of a remote in use', () => {
   it('re-runs only the jobs on that remote, without restarting rclone', { timeout: 180_000 }, async () => {
     const oldPassword = 'dave-e2e-password-old-3';
     const newPassword = 'dave-e2e-password-new-4';
-    // Two slow jobs: ~2 MB to Nextcloud at 60 kB/s, ~1.2 MB to GCS at 40 kB/s.
+    // Two slow jobs: 1.2 MB to Nextcloud at 60 kB/s, 0.8 MB to GCS at 40 kB/s (~20 s each).
     sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 60_000 }, gcs: { bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'dave', oldPassword);
     const { storage: gcs } = sandbox.addGcsStorage('gcs');
     const ncSource = join(sandbox.dir, 'src-nc');
-    const ncFiles = await makeTree(ncSource, 40, 50_000);
+    const ncFiles = await makeTree(ncSource, 24, 50_000);
     const gcsSource = join(sandbox.dir, 'src-gcs');
-    const gcsFiles = await makeTree(gcsSource, 30, 40_000);
+    const gcsFiles = await makeTree(gcsSource, 20, 40_000);
     const toNextcloud = sandbox.addRule('to nextcloud', { storage: laptop, path: ncSource }, { storage: nextcloud, path: 'backup' });
     const toGcs = sandbox.addRule('to gcs', { storage: laptop, path: gcsSource }, { storage: gcs, path: 'bucket/backup' });
 

@@ -54,13 +54,13 @@ async function breakerOpened(worker: WorkerProcess, uriSchema: string): Promise<
 
 describe('a grant revoked during a job, then re-authentication', () => {
   it('continues the job on the new grant without a re-run when the credentials come before the switch point', { timeout: 180_000 }, async () => {
-    // 40 s tokens: the worker refreshes ~24 s after issue, rclone switches at 30 s; a revoked
-    // grant leaves ~6 s to bring new credentials. ~2 MB at 40 kB/s: a ~50 s job.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 40, bytesPerSecond: 40_000 } });
+    // 30 s tokens: the worker refreshes ~15.5 s after issue, rclone switches at 20 s; a revoked
+    // grant leaves ~4.5 s to bring new credentials. 1.25 MB at 40 kB/s: a ~31 s job.
+    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 30, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
-    const files = await makeTree(source, 40, 50_000);
+    const files = await makeTree(source, 25, 50_000);
     const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/early' });
 
     const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
@@ -123,9 +123,9 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'alice', 'alice-e2e-password-7');
     const gcsSource = join(sandbox.dir, 'src-gcs');
-    const gcsFiles = await makeTree(gcsSource, 40, 30_000);
+    const gcsFiles = await makeTree(gcsSource, 30, 30_000);
     const ncSource = join(sandbox.dir, 'src-nc');
-    const ncFiles = await makeTree(ncSource, 30, 50_000);
+    const ncFiles = await makeTree(ncSource, 24, 50_000);
     const toGcs = sandbox.addRule('to gcs', { storage: laptop, path: gcsSource }, { storage: gcs, path: 'bucket/late' });
     const toNextcloud = sandbox.addRule('to nextcloud', { storage: laptop, path: ncSource }, { storage: nextcloud, path: 'backup' });
 

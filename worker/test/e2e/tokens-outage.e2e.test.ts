@@ -32,13 +32,13 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 describe('a 30 s token-endpoint outage during a job', () => {
   it('ends DoneSuccess after one auth-caused re-run on the same rclone, with Retry-After and backoff honoured', { timeout: 240_000 }, async () => {
-    // 60 × 25 kB through a 20 kB/s link: about 75 s of copying, so the outage falls mid-job.
+    // 44 × 25 kB through a 20 kB/s link: at least 55 s of copying, so the outage falls mid-job.
     sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
     const gcsStandin = sandbox.gcs;
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });
     const source = join(sandbox.dir, 'docs');
-    const files = await makeTree(source, 60, 25_000);
+    const files = await makeTree(source, 44, 25_000);
     const rule = sandbox.addRule('docs to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'backups/docs' });
 
     const worker = sandbox.spawnWorker('a', {
@@ -113,6 +113,7 @@ describe('a 30 s token-endpoint outage during a job', () => {
     for (const { e, i } of heldRequests) expect(next(i) - e.at).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_S * 1000);
     expect(logsOf(worker, 'token refresh failed').some((r) => /timeout/i.test(String(r.cause)))).toBe(true);
 
+    console.log('FIGURES outage', JSON.stringify({ outage, failedAtRel: failedAt - outage.start, rerunRel: loggedAt(runsInRclone[1]!) - outage.start, runs: finishedRecord(worker, job.id)?.runs, requests: requests.map((e) => [e.at - outage.start, e.status]) }));
     expect(await worker.stop()).toBe(0);
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });
