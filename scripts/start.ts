@@ -11,11 +11,11 @@
  * `DEMO_DIR=<dir>` holds the demo's files and worker state (default `.state/demo` in the repo).
  */
 import { spawn } from 'node:child_process';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RuleOperation, jobStateName } from '../shared/hannibal.js';
-import { Sandbox, WORKER_MAIN, makeTree, REPO_ROOT } from './sandbox.js';
-
-const TOKEN_LIFETIME_SECONDS = 20;
+import { jobStateName } from '../shared/hannibal.js';
+import { DEMO_TOKEN_LIFETIME_SECONDS, demoSandboxOptions, seedDemo, verifiedInGcs } from './demo-seed.js';
+import { Sandbox, WORKER_MAIN, REPO_ROOT } from './sandbox.js';
 
 async function runAgainstHub(): Promise<number> {
   const child = spawn(process.execPath, [WORKER_MAIN], { stdio: 'inherit', env: process.env });
@@ -32,32 +32,20 @@ async function runAgainstHub(): Promise<number> {
 }
 
 function say(message: string): void {
-  process.stdout.write(`\x1b[36m[demo]\x1b[0m ${message}\n`);
+  const tag = process.stdout.isTTY ? '\x1b[36m[demo]\x1b[0m' : '[demo]';
+  process.stdout.write(`${tag} ${message}\n`);
 }
 
 async function runDemo(): Promise<number> {
-  const sandbox = await Sandbox.start({
-    dir: process.env.DEMO_DIR ?? join(REPO_ROOT, '.state', 'demo'),
-    hub: { rescheduleAfterMs: 45_000 },
-    // ~40 s per GCS job: long enough to see the access token rotate twice mid-job.
-    gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_SECONDS, bytesPerSecond: 150_000 },
-    webdav: {},
-  });
-  say(`hub (REST + SignalR) ${sandbox.hub.url}, GCS storage ${sandbox.gcs.url} (tokens live ${TOKEN_LIFETIME_SECONDS} s), WebDAV ${sandbox.webdav.url}`);
+  // Each demo starts from nothing: no worker state (owner id, pending reports) from an earlier run.
+  const dir = process.env.DEMO_DIR ?? join(REPO_ROOT, '.state', 'demo');
+  await rm(dir, { recursive: true, force: true });
+  const sandbox = await Sandbox.start(demoSandboxOptions(dir));
+  say(`hub (REST + SignalR) ${sandbox.hub.url}, GCS storage ${sandbox.gcs.url} (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS} s), WebDAV ${sandbox.webdav.url}`);
 
-  const source = join(sandbox.dir, 'photos');
-  const files = await makeTree(source, 120, () => 20_000 + Math.floor(Math.random() * 80_000));
+  const { source, files, rules } = await seedDemo(sandbox);
   const total = [...files.values()].reduce((sum, b) => sum + b.length, 0);
-  say(`seeded ${files.size} files (${(total / 1e6).toFixed(1)} MB) in ${source}`);
-
-  const local = sandbox.addLocalStorage('laptop');
-  const { storage: gcs } = sandbox.addGcsStorage('cloud-gcs', { bucket: 'backups' });
-  const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'alice', 'alice-demo-password');
-  const rules = [
-    sandbox.addRule('photos → GCS', { storage: local, path: source }, { storage: gcs, path: 'backups/photos' }),
-    sandbox.addRule('photos → Nextcloud', { storage: local, path: source }, { storage: nextcloud, path: 'photos' }),
-    sandbox.addRule('photos → local mirror', { storage: local, path: source }, { storage: local, path: join(sandbox.dir, 'mirror') }, RuleOperation.Sync),
-  ];
+  say(`seeded ${files.size} files (${(total / 1e6).toFixed(1)} MB) in ${source}, 3 storages (local, GCS, Nextcloud) and ${rules.length} rules`);
 
   const worker = sandbox.spawnWorker(
     'laptop',
@@ -107,13 +95,9 @@ async function runDemo(): Promise<number> {
 }
 
 function verifyGcs(sandbox: Sandbox, files: Map<string, Buffer>): void {
-  let same = 0;
-  for (const [rel, bytes] of files) {
-    if (sandbox.gcs.object('backups', `photos/${rel}`)?.equals(bytes)) same += 1;
-  }
   const stats = sandbox.gcs.stats;
   say(
-    `verified GCS copy: ${same}/${files.size} files byte for byte; token refreshes by worker ${stats.tokenSuccesses}, ` +
+    `verified GCS copy: ${verifiedInGcs(sandbox, files)}/${files.size} files byte for byte; token refreshes by worker ${stats.tokenSuccesses}, ` +
       `by rclone ${stats.tokenRequestsByRclone}; 401 answers ${stats.unauthorized}; access tokens used ${stats.requestsByAccessToken.size}`,
   );
 }

@@ -51,7 +51,7 @@ export function createLogger(settings: LoggerSettings, destination?: Destination
       ...options,
       transport: {
         target: 'pino-pretty',
-        options: { colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' },
+        options: { colorize: process.stdout.isTTY, translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname', singleLine: true },
       },
     });
   }

@@ -35,12 +35,15 @@ export class RemoteManager implements TokenSink {
     return this.client().configDump();
   }
 
-  async pushToken(uriSchema: string, token: RcloneToken): Promise<void> {
-    const client = this.client();
+  /** False when no rclone runs: the remote gets the token when rclone starts and remotes are built. */
+  async pushToken(uriSchema: string, token: RcloneToken): Promise<boolean> {
+    const client = this.rclone();
+    if (!client) return false;
     const json = JSON.stringify(token);
     await this.write(client, uriSchema, () => client.configUpdate(uriSchema, { token: json }, { oauth: true }), (stored) =>
       stored?.token !== undefined && sameToken(stored.token, json),
     );
+    return true;
   }
 
   /** Compares one remote with rclone's current config. */

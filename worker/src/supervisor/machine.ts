@@ -217,6 +217,8 @@ export function createWorkerMachine(timing: MachineTiming = DEFAULT_TIMING) {
         initial: 'Spawn',
         states: {
           Spawn: {
+            // rclone can die after answering but before its remotes are configured.
+            on: { 'RCLONE.EXITED': { target: 'Backoff', actions: 'countCrash' } },
             invoke: {
               src: 'startRclone',
               onDone: { target: '#worker.WaitStart' },

@@ -33,7 +33,8 @@ import type { TokenEndpoint } from './token-endpoint.js';
 
 /** Hands a token to whatever runs the storage's remote (the rclone config). */
 export interface TokenSink {
-  pushToken(uriSchema: string, token: RcloneToken): Promise<void>;
+  /** Resolves false when there is nothing to push to (no rclone running now). */
+  pushToken(uriSchema: string, token: RcloneToken): Promise<boolean>;
 }
 
 /** What the broker needs from the hub. */
@@ -573,7 +574,10 @@ export class TokenBroker {
     if (!record.accessToken) return;
     const started = this.now();
     try {
-      await this.options.sink.pushToken(record.storage.uriSchema, rcloneToken(record));
+      if (!(await this.options.sink.pushToken(record.storage.uriSchema, rcloneToken(record)))) {
+        this.log.debug({ storage: record.storage.uriSchema }, 'rclone not running; its remote gets the token when it starts');
+        return;
+      }
       this.log.info(
         { storage: record.storage.uriSchema, tokenFp: fingerprint(record.accessToken), expiresAt: isoOrNone(record.expiresAt), latencyMs: this.now() - started },
         'token pushed to rclone',

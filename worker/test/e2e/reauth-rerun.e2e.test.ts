@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
-import { decisionsFor, isAlive, rcloneStarts, runsOf } from './reauth-support.js';
+import { decisionsFor, isAlive, logTime, rcloneStarts, runsOf } from './reauth-support.js';
 import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
 
 let sandbox: Sandbox | undefined;
@@ -48,6 +48,7 @@ describe('a changed parameter of a remote in use', () => {
     await expect.poll(() => sandbox!.gcs.stats.throttleDelayMs, { timeout: 30_000, interval: 100 }).toBeGreaterThan(0);
 
     // The password changes on the server (the old one stops working at once) and in the hub.
+    expect(terminalReports(sandbox, untouched.id)).toEqual([]);
     sandbox.setWebdavPassword('dave', newPassword);
     const oldPasswordUses = webdav.stats.byPasswordFingerprint.get(fingerprint(oldPassword)) ?? 0;
     sandbox.hub.updateStorage(nextcloud.id, { password: newPassword });
@@ -58,7 +59,9 @@ describe('a changed parameter of a remote in use', () => {
     ]);
     expect(affectedReports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
     expect(untouchedReports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
-    expect(terminalReports(sandbox, affected.id)).toHaveLength(1);
+    // The other job was running through all of it.
+    const untouchedEnd = sandbox.hub.reports.find((r) => r.jobId === untouched.id && r.state === JobState.DoneSuccess);
+    expect(untouchedEnd?.at).toBeGreaterThan(logTime(decisionsFor(worker, 'nextcloud')[0]!));
 
     // One decision: re-run the jobs on the changed remote.
     const decisions = decisionsFor(worker, 'nextcloud');

@@ -168,6 +168,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     expect(logsOf(worker, 'storage re-authenticated; running the waiting job').map((r) => r.jobId)).toEqual([job.id]);
     expect(logTime(runs[1]!)).toBeGreaterThanOrEqual(logTime(adopted[0]!));
     expect(runsOf(worker, other.id)).toHaveLength(1);
+    expect(sandbox.hub.reports.find((r) => r.jobId === other.id && r.state === JobState.DoneSuccess)?.at).toBeGreaterThan(logTime(runs[1]!));
     expect(logsOf(worker, 'job finished').find((r) => r.jobId === other.id)?.runs).toBe(1);
     expect(logsOf(worker, 'job stopped for a re-run')).toEqual([]);
     expect(decisionNames(worker, 'gcs').filter((d) => d !== 'token-pushed' && d !== 'nothing-changed')).toEqual([]);

@@ -67,7 +67,6 @@ describe('a job lasting many access-token lifetimes', () => {
     expect(logsOf(worker, 'token pushed to rclone').length).toBeGreaterThanOrEqual(6);
     expect(terminalReports(sandbox, job.id)).toHaveLength(1);
 
-    console.log('FIGURES lifetimes', JSON.stringify({ durationS: finished?.durationS, used: used.length, pushes: logsOf(worker, 'token pushed to rclone').length, tokenRequests: sandbox.gcs.stats.tokenRequests, apiRequests: sandbox.gcs.stats.apiRequests, byToken: [...sandbox.gcs.stats.requestsByAccessToken.values()] }));
     expect(await worker.stop()).toBe(0);
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });

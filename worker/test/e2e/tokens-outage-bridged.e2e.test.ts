@@ -102,7 +102,6 @@ describe('a 30 s token-endpoint outage around the refresh point of a 130 s token
     expect(loggedAt(finished!)).toBeGreaterThan(switchAt + 5_000);
     expect(gcsStandin.stats.requestsByAccessToken.get(String(recovered!.tokenFp))).toBeGreaterThan(0);
 
-    console.log('FIGURES bridged', JSON.stringify({ issuedAt, switchRel: switchAt - issuedAt, outage: { start: outage.start - issuedAt, plain: outage.plain - issuedAt, held: outage.held - issuedAt, end: outage.end - issuedAt }, recoveredRel: loggedAt(recovered!) - issuedAt, finishedRel: loggedAt(finished!) - issuedAt, requests: requests.map((e) => [e.at - issuedAt, e.status]), recoveredUses: gcsStandin.stats.requestsByAccessToken.get(String(recovered!.tokenFp)) }));
     expect(await worker.stop()).toBe(0);
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });

@@ -113,7 +113,6 @@ describe('a 30 s token-endpoint outage during a job', () => {
     for (const { e, i } of heldRequests) expect(next(i) - e.at).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_S * 1000);
     expect(logsOf(worker, 'token refresh failed').some((r) => /timeout/i.test(String(r.cause)))).toBe(true);
 
-    console.log('FIGURES outage', JSON.stringify({ outage, failedAtRel: failedAt - outage.start, rerunRel: loggedAt(runsInRclone[1]!) - outage.start, runs: finishedRecord(worker, job.id)?.runs, requests: requests.map((e) => [e.at - outage.start, e.status]) }));
     expect(await worker.stop()).toBe(0);
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });

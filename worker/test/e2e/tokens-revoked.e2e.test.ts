@@ -101,7 +101,6 @@ describe('a refresh token revoked mid-job', () => {
     expect(regrantRequests.length).toBeGreaterThanOrEqual(1);
     expect(regrantRequests.every((e) => e.status === 200)).toBe(true);
 
-    console.log('FIGURES revoked', JSON.stringify({ reportsA: reportsA.map((r) => [r.at - revokedAt, r.state]), betaAfter: betaRefreshesAfterRevoke.length, alphaAfter: alphaRequestsAfterRevoke().map((e) => [e.at - revokedAt, e.status]), regrant: regrantRequests.length, reason: failure?.reason }));
     expectOneRclone(worker, rclonePid);
     expect(gcsStandin.stats.unauthorized).toBe(0);
     expect(gcsStandin.stats.tokenRequestsByRclone).toBe(0);

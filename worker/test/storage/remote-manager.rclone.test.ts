@@ -195,8 +195,12 @@ describe('RemoteManager.apply', () => {
   it('without a running rclone every call is an RcError', async () => {
     const offline = new RemoteManager(() => undefined, silentLogger());
     await expect(offline.apply(spec('disk'))).rejects.toBeInstanceOf(RcError);
-    await expect(offline.pushToken('od', token('x'))).rejects.toBeInstanceOf(RcError);
     await expect(offline.dump()).rejects.toBeInstanceOf(RcError);
+  });
+
+  it('without a running rclone a token push is a no-op that says so', async () => {
+    const offline = new RemoteManager(() => undefined, silentLogger());
+    await expect(offline.pushToken('od', token('x'))).resolves.toBe(false);
   });
 });
 
@@ -206,7 +210,7 @@ describe('RemoteManager.pushToken', () => {
     const before = (await stored(name))!;
     resetCalls();
     const pushed = token('EwB-pushed');
-    await remotes.pushToken(name, pushed);
+    await expect(remotes.pushToken(name, pushed)).resolves.toBe(true);
     expect(calls.update).toHaveBeenCalledTimes(1);
     expect(calls.update.mock.calls[0]![1]).toEqual({ token: JSON.stringify(pushed) });
     expect(calls.update.mock.calls[0]![2]).toEqual({ oauth: true });

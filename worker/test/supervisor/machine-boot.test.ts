@@ -248,6 +248,18 @@ describe('StartRCloneProcess', () => {
     expect(worker.fakes.rcloneLost).not.toHaveBeenCalled();
   });
 
+  it('backs off and spawns again when rclone dies while its remotes are being configured', async () => {
+    const worker = startWorker(undefined, (f) => f.startRclone.next(HOLD));
+    await settle();
+    expect(worker.state()).toBe('StartRCloneProcess.Spawn');
+    worker.actor.send({ type: 'RCLONE.EXITED', code: null, signal: 'SIGKILL' });
+    await settle();
+    expect(worker.state()).toBe('StartRCloneProcess.Backoff');
+    expect(worker.context().rcloneCrashes).toBe(1);
+    await expectRetryAfter(worker.fakes.startRclone, 1000);
+    expect(worker.state()).toBe('Running');
+  });
+
   it('caps the rclone backoff at maxMs (custom timing)', async () => {
     const timing = { stepBackoff: { initialMs: 1, maxMs: 1 }, rcloneBackoff: { initialMs: 100, maxMs: 300, resetAfterMs: 10_000 } };
     const worker = startWorker(timing, (f) => {

@@ -73,8 +73,9 @@ class FakeTokenEndpoint implements TokenEndpoint {
 
 class FakeTokenSink implements TokenSink {
   readonly pushes: { at: number; uriSchema: string; token: RcloneToken }[] = [];
-  async pushToken(uriSchema: string, token: RcloneToken): Promise<void> {
+  async pushToken(uriSchema: string, token: RcloneToken): Promise<boolean> {
     this.pushes.push({ at: Date.now(), uriSchema, token });
+    return true;
   }
   last(): RcloneToken | undefined {
     return this.pushes.at(-1)?.token;
