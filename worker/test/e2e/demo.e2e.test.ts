@@ -138,14 +138,14 @@ describe('npm start', () => {
     expect(Number(summary![1])).toBeGreaterThanOrEqual(1);
     expect(Number(summary![2])).toBe(0);
 
-    // Readable: the worker's lines are pino-pretty records ("[laptop] [HH:MM:ss.mmm] LEVEL: message"),
-    // never raw JSON, and they tell the story of a job.
+    // Readable: the worker's lines are one-line pino-pretty records
+    // ("[laptop] [HH:MM:ss.mmm] LEVEL: message {context}"), never raw JSON, and they tell the story of a job.
     const workerLines = texts.filter((t) => t.startsWith('[laptop] ')).map((t) => t.slice('[laptop] '.length));
     const headlines = workerLines.filter((t) => /^\[\d\d:\d\d:\d\d\.\d{3}\] (INFO|WARN|ERROR|DEBUG): /.test(t));
     expect(headlines.length).toBeGreaterThan(0);
     expect(workerLines.filter((t) => t.trimStart().startsWith('{"'))).toEqual([]);
     for (const message of ['logged in to the hub', 'rclone ready', 'job acquired', 'job started in rclone', 'token pushed to rclone', 'job finished']) {
-      expect(headlines.some((h) => h.endsWith(`: ${message}`)), message).toBe(true);
+      expect(headlines.some((h) => h.endsWith(`: ${message}`) || h.includes(`: ${message} {`)), message).toBe(true);
     }
 
     expect(rclonesUsing(demoDir)).toEqual([]);
