@@ -150,6 +150,11 @@ export interface LogRecord {
   [key: string]: unknown;
 }
 
+/** When the worker wrote the record (pino's ISO `time`; the same clock as ours). */
+export function loggedAt(record: LogRecord): number {
+  return Date.parse(String(record.time));
+}
+
 /** A worker child process; its JSON log lines are parsed and kept for assertions. */
 export class WorkerProcess {
   readonly logs: LogRecord[] = [];
@@ -208,6 +213,22 @@ export class WorkerProcess {
   rclonePid(): number | undefined {
     const ready = this.logs.filter((r) => r.msg === 'rclone ready').at(-1);
     return typeof ready?.rclonePid === 'number' ? ready.rclonePid : undefined;
+  }
+
+  /**
+   * The restart delays the machine took after rclone exits: from each entry into
+   * `StartRCloneProcess.Backoff` on `RCLONE.EXITED` to the `Spawn` its delay led to, from the
+   * transition log's timestamps.
+   */
+  rcloneRestartDelays(): number[] {
+    const transitions = this.find((r) => r.component === 'machine' && typeof r.to === 'string');
+    const delays: number[] = [];
+    transitions.forEach((entered, i) => {
+      if (entered.to !== 'StartRCloneProcess.Backoff' || entered.event !== 'RCLONE.EXITED') return;
+      const spawn = transitions.slice(i + 1).find((r) => r.from === 'StartRCloneProcess.Backoff');
+      if (spawn?.to === 'StartRCloneProcess.Spawn' && spawn.event === 'delay elapsed') delays.push(loggedAt(spawn) - loggedAt(entered));
+    });
+    return delays;
   }
 
   /** SIGTERM, then wait for a clean exit (SIGKILL after `timeoutMs`). */

@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import type { LogRecord, WorkerProcess } from '../sandbox.js';
 
+export { loggedAt } from '../sandbox.js';
+
 /** Polls `probe` until it returns a value other than undefined; fails after `timeoutMs`. */
 export async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs: number, intervalMs = 50): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -20,10 +22,6 @@ export function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** When the worker wrote the record (pino's ISO `time`, milliseconds; same clock as ours). */
-export function loggedAt(record: LogRecord): number {
-  return Date.parse(String(record.time));
-}
 
 /** Waits until the worker's machine has entered `Running`. */
 export function untilRunning(worker: WorkerProcess, timeoutMs = 60_000): Promise<LogRecord> {

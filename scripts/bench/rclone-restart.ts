@@ -46,7 +46,7 @@ export async function benchRcloneRestart(): Promise<BenchResult> {
       { name: '1st crash: SIGKILL → job running again', value: first.runningMs, unit: 'ms', goal: { op: '<', limit: 5_000 } },
       { name: '2nd crash in a row: SIGKILL → new rclone ready', value: second.readyMs, unit: 'ms' },
       { name: '2nd crash in a row: SIGKILL → job running again', value: second.runningMs, unit: 'ms' },
-      ...restartDelays(worker).map((delay, i) => ({ name: `backoff before restart ${i + 1} (machine log)`, value: delay, unit: 'ms' })),
+      ...worker.rcloneRestartDelays().map((delay, i) => ({ name: `backoff before restart ${i + 1} (machine log)`, value: delay, unit: 'ms' })),
       { name: 'job reported DoneSuccess after both crashes', value: report.state === JobState.DoneSuccess ? 1 : 0, unit: '', goal: { op: '=' as const, limit: 1 } },
       { name: 'files copied byte for byte', value: same, unit: `of ${files.size}`, goal: { op: '=', limit: files.size } },
     ];
@@ -76,14 +76,3 @@ async function crashAndRecover(worker: WorkerProcess, jobId: number, nextRun: nu
   return { readyMs: loggedAt(ready) - killedAt, runningMs: loggedAt(running) - killedAt };
 }
 
-/** Each restart delay the machine took: entering StartRCloneProcess.Backoff on RCLONE.EXITED → Spawn. */
-function restartDelays(worker: WorkerProcess): number[] {
-  const transitions = worker.find((r) => r.component === 'machine' && typeof r.to === 'string');
-  const delays: number[] = [];
-  transitions.forEach((entered, i) => {
-    if (entered.to !== 'StartRCloneProcess.Backoff' || entered.event !== 'RCLONE.EXITED') return;
-    const spawn = transitions.slice(i + 1).find((r) => r.from === 'StartRCloneProcess.Backoff');
-    if (spawn?.to === 'StartRCloneProcess.Spawn') delays.push(loggedAt(spawn) - loggedAt(entered));
-  });
-  return delays;
-}

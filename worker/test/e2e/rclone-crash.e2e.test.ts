@@ -54,22 +54,6 @@ function runStarted(worker: WorkerProcess, jobId: number, run: number): Promise<
   return worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === jobId && r.run === run);
 }
 
-/**
- * The restart delays the machine took: from each entry into `StartRCloneProcess.Backoff` on
- * `RCLONE.EXITED` to the `Spawn` that follows it, from the transition log's timestamps.
- */
-function restartDelays(worker: WorkerProcess): number[] {
-  const transitions = worker.find((r) => r.component === 'machine' && typeof r.to === 'string');
-  const delays: number[] = [];
-  transitions.forEach((entered, i) => {
-    if (entered.to !== 'StartRCloneProcess.Backoff' || entered.event !== 'RCLONE.EXITED') return;
-    const spawn = transitions.slice(i + 1).find((r) => r.from === 'StartRCloneProcess.Backoff');
-    if (spawn?.to === 'StartRCloneProcess.Spawn' && spawn.event === 'delay elapsed') {
-      delays.push(Date.parse(spawn.time as string) - Date.parse(entered.time as string));
-    }
-  });
-  return delays;
-}
 
 describe('rclone killed during a job', () => {
   it('is restarted with growing backoff, and the job is re-run to exactly one DoneSuccess with every byte copied', { timeout: 180_000 }, async () => {
@@ -117,7 +101,7 @@ describe('rclone killed during a job', () => {
     ]);
 
     // Kubelet-style backoff: the first restart waits the first step (1 s), the next one longer.
-    const delays = restartDelays(worker);
+    const delays = worker.rcloneRestartDelays();
     expect(delays).toHaveLength(2);
     expect(delays[0]).toBeGreaterThanOrEqual(950);
     expect(delays[0]).toBeLessThan(1950);

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
-import { decisionsFor, isAlive, logTime, rcloneStarts, runsOf } from './reauth-support.js';
+import { decisionsFor, isAlive, loggedAt, rcloneStarts, runsOf } from './reauth-support.js';
 import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
 
 let sandbox: Sandbox | undefined;
@@ -61,7 +61,7 @@ describe('a changed parameter of a remote in use', () => {
     expect(untouchedReports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
     // The other job was running through all of it.
     const untouchedEnd = sandbox.hub.reports.find((r) => r.jobId === untouched.id && r.state === JobState.DoneSuccess);
-    expect(untouchedEnd?.at).toBeGreaterThan(logTime(decisionsFor(worker, 'nextcloud')[0]!));
+    expect(untouchedEnd?.at).toBeGreaterThan(loggedAt(decisionsFor(worker, 'nextcloud')[0]!));
 
     // One decision: re-run the jobs on the changed remote.
     const decisions = decisionsFor(worker, 'nextcloud');

@@ -16,7 +16,7 @@ import {
   decisionNames,
   isAlive,
   issuedAccessTokenFingerprints,
-  logTime,
+  loggedAt,
   rcloneErrors,
   rcloneStarts,
   refreshesWith,
@@ -84,7 +84,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const lastOldToken = logsOf(worker, 'token refreshed')
       .filter((r) => r.storage === 'gcs' && worker.logs.indexOf(r) < adoptedAt)
       .at(-1);
-    expect(logTime(adopted)).toBeLessThan(Date.parse(String(lastOldToken?.expiresAt)) - 10_000);
+    expect(loggedAt(adopted)).toBeLessThan(Date.parse(String(lastOldToken?.expiresAt)) - 10_000);
 
     const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
     timeline.stop();
@@ -166,9 +166,9 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const adopted = logsOf(worker, 'adopted new credentials from the hub').filter((r) => r.storage === 'gcs');
     expect(adopted.map((r) => [r.decision, r.breakerWasOpen])).toEqual([['new-grant', true]]);
     expect(logsOf(worker, 'storage re-authenticated; running the waiting job').map((r) => r.jobId)).toEqual([job.id]);
-    expect(logTime(runs[1]!)).toBeGreaterThanOrEqual(logTime(adopted[0]!));
+    expect(loggedAt(runs[1]!)).toBeGreaterThanOrEqual(loggedAt(adopted[0]!));
     expect(runsOf(worker, other.id)).toHaveLength(1);
-    expect(sandbox.hub.reports.find((r) => r.jobId === other.id && r.state === JobState.DoneSuccess)?.at).toBeGreaterThan(logTime(runs[1]!));
+    expect(sandbox.hub.reports.find((r) => r.jobId === other.id && r.state === JobState.DoneSuccess)?.at).toBeGreaterThan(loggedAt(runs[1]!));
     expect(logsOf(worker, 'job finished').find((r) => r.jobId === other.id)?.runs).toBe(1);
     expect(logsOf(worker, 'job stopped for a re-run')).toEqual([]);
     expect(decisionNames(worker, 'gcs').filter((d) => d !== 'token-pushed' && d !== 'nothing-changed')).toEqual([]);

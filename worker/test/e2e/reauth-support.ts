@@ -27,10 +27,7 @@ export function rcloneStarts(worker: WorkerProcess): number {
   return worker.find((r) => r.msg === 'rclone ready').length;
 }
 
-/** When the worker wrote a log record (epoch ms). */
-export function logTime(record: LogRecord): number {
-  return typeof record.time === 'string' ? Date.parse(record.time) : Number.NaN;
-}
+export { loggedAt } from '../../../scripts/sandbox.js';
 
 /** True while a process with this pid exists. */
 export function isAlive(pid: number | undefined): boolean {

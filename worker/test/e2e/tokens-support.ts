@@ -8,6 +8,8 @@ import type { GcsStandin } from '../../../scripts/standins/gcs/server.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { logsOf } from './support.js';
 
+export { loggedAt } from '../../../scripts/sandbox.js';
+
 /** How many local files are stored byte for byte under `prefix/` in a stand-in bucket. */
 export function sameObjects(gcs: GcsStandin, bucket: string, prefix: string, files: Map<string, Buffer>): number {
   const objects = gcs.objects(bucket);
@@ -49,7 +51,3 @@ export function finishedRecord(worker: WorkerProcess, jobId: number): LogRecord 
   return logsOf(worker, 'job finished').find((r) => r.jobId === jobId);
 }
 
-/** When the worker wrote a log record (epoch ms). */
-export function loggedAt(record: LogRecord): number {
-  return Date.parse(String(record.time));
-}

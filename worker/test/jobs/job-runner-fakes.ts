@@ -8,7 +8,6 @@
  * Everything answers on the microtask queue, so tests drive the runner with
  * `vi.advanceTimersByTimeAsync` alone.
  */
-import { pino } from 'pino';
 import { vi } from 'vitest';
 import { JobState, RuleOperation, type AcquireParams, type Job, type JobStatusReport, type ReportResult, type Storage } from '../../../shared/hannibal.js';
 import type { RcCoreStats, RcJobList, RcJobStatus, RcloneToken } from '../../../shared/rclone-rc.js';
@@ -16,12 +15,14 @@ import { RcError } from '../../src/errors.js';
 import type { JobsHub } from '../../src/hub/rest-client.js';
 import { JobRunner, type JobSettings } from '../../src/jobs/job-runner.js';
 import type { ReportOutbox } from '../../src/jobs/report-outbox.js';
-import type { Logger } from '../../src/log/logger.js';
 import type { RcClient, RcTransferOptions } from '../../src/rclone/rc-client.js';
 import type { StorageCatalog } from '../../src/storage/catalog.js';
 import type { RemoteManager } from '../../src/storage/remote-manager.js';
 import type { RemoteSpec } from '../../src/storage/remote-spec.js';
 import type { TokenBroker } from '../../src/tokens/broker.js';
+import { recordingLogger, type LogRecord } from '../support/recording-logger.js';
+
+export { recordingLogger, type LogRecord };
 
 export const SECOND = 1000;
 
@@ -383,25 +384,6 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
 
 // ---- harness -----------------------------------------------------------------------------------
 
-export interface LogRecord {
-  level: number;
-  msg: string;
-  [key: string]: unknown;
-}
-
-/** A pino logger that keeps its records for assertions. */
-export function recordingLogger(): { logger: Logger; records: LogRecord[] } {
-  const records: LogRecord[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    {
-      write(line: string) {
-        records.push(JSON.parse(line) as LogRecord);
-      },
-    },
-  );
-  return { logger, records };
-}
 
 export interface HarnessOptions {
   settings?: Partial<JobSettings>;

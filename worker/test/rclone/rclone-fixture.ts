@@ -7,7 +7,6 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { pino, type Logger } from 'pino';
 
 export const RCLONE_PATH = '/usr/bin/rclone';
 
@@ -41,26 +40,10 @@ export class TempDirs {
   }
 }
 
-export interface LogRecord {
-  level: number;
-  msg: string;
-  component?: string;
-  [key: string]: unknown;
-}
+export type { LogRecord } from '../support/recording-logger.js';
 
 /** A debug-level pino logger whose records land in `records`. */
-export function captureLogger(): { logger: Logger; records: LogRecord[] } {
-  const records: LogRecord[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    {
-      write(line: string) {
-        records.push(JSON.parse(line) as LogRecord);
-      },
-    },
-  );
-  return { logger, records };
-}
+export { recordingLogger as captureLogger } from '../support/recording-logger.js';
 
 /** pino's numeric levels. */
 export const LEVEL = { debug: 20, info: 30, warn: 40, error: 50 } as const;
