@@ -65,6 +65,7 @@ export class Worker {
       providers: settings.tokens.providers,
       refreshThresholdMs: settings.tokens.refreshThresholdSeconds * 1000,
       refreshMarginMs: settings.tokens.refreshMarginSeconds * 1000,
+      sweepIntervalMs: settings.tokens.sweepIntervalSeconds * 1000,
     });
     this.catalog = new StorageCatalog({
       tokens: this.tokens,

@@ -60,6 +60,12 @@ export interface TokenBrokerOptions {
   refreshThresholdMs: number;
   /** Largest margin before rclone's switch point (see schedule.ts). */
   refreshMarginMs: number;
+  /**
+   * Interval of the backup sweep. A sweep refreshes every token that would otherwise expire
+   * within the threshold before the *next* sweep, so an idle storage never sits with a dead
+   * token (when the provider's tokens outlive the interval). Default 0: the threshold alone.
+   */
+  sweepIntervalMs?: number;
   /** Backoff of transient failures (full jitter). Default 1 s doubling to 60 s. */
   retry?: { initialMs: number; maxMs: number };
   /** How long a caller that has no usable token waits for retries before giving up. */
@@ -246,16 +252,20 @@ export class TokenBroker {
     };
   }
 
-  /** Backup sweep: refresh every storage whose token expires within the threshold. */
+  /**
+   * Backup sweep over every OAuth storage, used or not: refresh each token that expires within
+   * the threshold before the next sweep, and retry hub saves that failed.
+   */
   async sweep(): Promise<void> {
+    const horizon = this.options.refreshThresholdMs + (this.options.sweepIntervalMs ?? 0);
     const due = [...this.records.values()].filter(
-      (r) => !r.breaker && r.refreshToken && (!r.accessToken || r.expiresAt - this.now() < this.options.refreshThresholdMs),
+      (r) => !r.breaker && r.refreshToken && (!r.accessToken || r.expiresAt - this.now() < horizon),
     );
     const unsaved = [...this.records.values()].filter((r) => r.unsaved && !due.includes(r));
     this.log.debug({ due: due.length, unsaved: unsaved.length }, 'token sweep');
     await Promise.all([
       ...due.map((r) =>
-        this.ensureFresh(r.storage.id).catch((err: unknown) => {
+        this.ensureFresh(r.storage.id, horizon).catch((err: unknown) => {
           this.log.warn({ storage: r.storage.uriSchema, reason: errorMessage(err) }, 'sweep could not refresh token');
         }),
       ),

@@ -518,6 +518,20 @@ describe('TokenBroker rotation and hub saves', () => {
     expect(endpoint.calls[1]?.req.refreshToken).toBe('M.C5-rt-hub');
   });
 
+  it('sweeps idle storages whose token would expire before the next sweep, and leaves the others', async () => {
+    // Threshold 15 min, sweep every hour: a token with 70 min left is due (it would be within
+    // the threshold before the next sweep), one with 80 min left is not.
+    const { broker, endpoint } = harness(storageRow(70 * MINUTE), { sweepIntervalMs: HOUR });
+    await broker.sweep();
+    expect(endpoint.calls).toHaveLength(1);
+    await broker.sweep();
+    expect(endpoint.calls).toHaveLength(1); // a fresh 1 h token is not refreshed again: it is younger than half its life
+
+    const fresh = harness(storageRow(80 * MINUTE), { sweepIntervalMs: HOUR });
+    await fresh.broker.sweep();
+    expect(fresh.endpoint.calls).toHaveLength(0);
+  });
+
   it('retries a failed save on the next sweep', async () => {
     const row = storageRow(HOUR);
     const { broker, hub } = harness(row);
