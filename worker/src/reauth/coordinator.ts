@@ -65,6 +65,8 @@ export class ReauthCoordinator {
   private processing: Promise<void> | undefined;
   private lastRestartAt = Number.NEGATIVE_INFINITY;
   private removalTimer: NodeJS.Timeout | undefined;
+  private readonly retryTimers = new Set<NodeJS.Timeout>();
+  private stopped = false;
   /** Every decision, for tests and the control endpoint; bounded. */
   readonly history: ReauthRecord[] = [];
   /** Hub fetches made, for tests and benchmarks. */
@@ -77,6 +79,7 @@ export class ReauthCoordinator {
 
   /** A `StorageReauthenticated(uriSchema)` arrived. */
   enqueue(uriSchema: string): void {
+    if (this.stopped) return;
     if (this.pending.size === 0) this.burstStartedAt = this.now();
     this.pending.add(uriSchema);
     this.arm();
@@ -95,8 +98,11 @@ export class ReauthCoordinator {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     clearInterval(this.removalTimer);
+    for (const timer of this.retryTimers) clearTimeout(timer);
+    this.retryTimers.clear();
     this.pending.clear();
   }
 
@@ -230,9 +236,12 @@ export class ReauthCoordinator {
     if (since < minInterval) {
       const retryIn = minInterval - since;
       this.log.error({ storage: uriSchema, retryInMs: retryIn }, `full restart suppressed (rate limit): ${reason}`);
-      setTimeout(() => {
+      const timer = setTimeout(() => {
+        this.retryTimers.delete(timer);
         this.enqueue(uriSchema);
-      }, retryIn).unref();
+      }, retryIn);
+      timer.unref();
+      this.retryTimers.add(timer);
       return { uriSchema, decision: 'restart-requested', reason: `${reason}; rate-limited, retrying in ${Math.round(retryIn / 1000)} s` };
     }
     this.lastRestartAt = this.now();

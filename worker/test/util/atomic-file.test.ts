@@ -26,6 +26,13 @@ describe('writeFileAtomic', () => {
     expect(await readdir(dir)).toEqual(['outbox.json']);
   });
 
+  it('removes its temp file when the rename fails', async () => {
+    const target = join(dir, 'taken');
+    await mkdir(join(target, 'child'), { recursive: true }); // a non-empty directory cannot be replaced by a file
+    await expect(writeFileAtomic(target, 'x')).rejects.toMatchObject({ code: expect.stringMatching(/^E/) as unknown });
+    expect(await readdir(dir)).toEqual(['taken']);
+  });
+
   it('honours an explicit mode', async () => {
     const file = join(dir, 'public.txt');
     await writeFileAtomic(file, 'x', 0o640);
