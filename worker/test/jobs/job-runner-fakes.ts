@@ -8,7 +8,7 @@
  * Everything answers on the microtask queue, so tests drive the runner with
  * `vi.advanceTimersByTimeAsync` alone.
  */
-import { vi } from 'vitest';
+import { afterEach, beforeEach, vi } from 'vitest';
 import { JobState, RuleOperation, type AcquireParams, type Job, type JobStatusReport, type ReportResult, type Storage } from '../../../shared/hannibal.js';
 import type { RcCoreStats, RcJobList, RcJobStatus, RcloneToken } from '../../../shared/rclone-rc.js';
 import { RcError } from '../../src/errors.js';
@@ -392,6 +392,23 @@ export interface HarnessOptions {
 }
 
 /** A `JobRunner` on fakes. Create it after `vi.useFakeTimers()`: its timers start at once. */
+const liveHarnesses = new Set<Harness>();
+
+/**
+ * The hooks every job-runner test file needs: faked timers for each test, and afterwards the
+ * runner timers of every harness the test made are stopped and real timers restored.
+ */
+export function useJobRunnerHarnesses(): void {
+  beforeEach(() => {
+    vi.useFakeTimers();
+  });
+  afterEach(() => {
+    for (const harness of liveHarnesses) harness.runner.stopTimers();
+    liveHarnesses.clear();
+    vi.useRealTimers();
+  });
+}
+
 export class Harness {
   readonly events: string[] = [];
   readonly hub = new FakeHub();
@@ -407,6 +424,7 @@ export class Harness {
   private up = true;
 
   constructor(options: HarnessOptions = {}) {
+    liveHarnesses.add(this);
     this.settings = { ...SETTINGS, ...options.settings };
     this.catalog = new FakeCatalog(options.storages ?? ALL_STORAGES);
     this.runner = new JobRunner({

@@ -1,18 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobState } from '../../../shared/hannibal.js';
 import { HubError } from '../../src/errors.js';
-import { ACQUIRE, Deferred, Harness, SECOND, elapse, job, poll, settle } from './job-runner-fakes.js';
+import { ACQUIRE, Deferred, Harness, SECOND, elapse, job, poll, settle, useJobRunnerHarnesses } from './job-runner-fakes.js';
 
 let h: Harness;
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  h.runner.stopTimers();
-  vi.useRealTimers();
-});
+useJobRunnerHarnesses();
 
 describe('JobRunner acquisition', () => {
   it('acquires until the hub answers null, with the configured acquire parameters', async () => {

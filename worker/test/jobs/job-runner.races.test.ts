@@ -2,20 +2,13 @@
  * Runs that overlap with the supervisor's moves: a start still in flight when rclone goes
  * away, a stop racing the poll that collects the same rclone job.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobState } from '../../../shared/hannibal.js';
-import { Deferred, Harness, ONEDRIVE, elapse, job, poll, settle } from './job-runner-fakes.js';
+import { Deferred, Harness, ONEDRIVE, elapse, job, poll, settle, useJobRunnerHarnesses } from './job-runner-fakes.js';
 
 let h: Harness;
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  h.runner.stopTimers();
-  vi.useRealTimers();
-});
+useJobRunnerHarnesses();
 
 describe('JobRunner races', () => {
   it('re-runs a job whose start was in flight when the runner paused for an rclone restart', async () => {

@@ -1,18 +1,11 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { JobState, RuleOperation } from '../../../shared/hannibal.js';
 import { ReauthRequiredError } from '../../src/errors.js';
-import { DROPBOX, Harness, LOCAL, NAS, ONEDRIVE, OWNER, SECOND, elapse, job, poll } from './job-runner-fakes.js';
+import { DROPBOX, Harness, LOCAL, NAS, ONEDRIVE, OWNER, SECOND, elapse, job, poll, useJobRunnerHarnesses } from './job-runner-fakes.js';
 
 let h: Harness;
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  h.runner.stopTimers();
-  vi.useRealTimers();
-});
+useJobRunnerHarnesses();
 
 describe('JobRunner: a run of a job', () => {
   it('refreshes OAuth tokens just in time, applies the remotes, leases the tokens, then starts the copy', async () => {

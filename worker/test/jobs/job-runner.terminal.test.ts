@@ -1,24 +1,17 @@
 /**
  * Every owned job ends with exactly one terminal report, whatever path it takes.
  */
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { JobState } from '../../../shared/hannibal.js';
 import { RcError, ReauthRequiredError, TokenRefreshError } from '../../src/errors.js';
-import { DROPBOX, Harness, LOCAL, NAS, ONEDRIVE, OWNER, SECOND, authFailureText, elapse, job, poll, settle } from './job-runner-fakes.js';
+import { DROPBOX, Harness, LOCAL, NAS, ONEDRIVE, OWNER, SECOND, authFailureText, elapse, job, poll, settle, useJobRunnerHarnesses } from './job-runner-fakes.js';
 
 const REAUTH_REASON = 'storage odAlice needs re-authentication: invalid_grant (AADSTS70008)';
 const MINUTE = 60 * SECOND;
 
 let h: Harness;
 
-beforeEach(() => {
-  vi.useFakeTimers();
-});
-
-afterEach(() => {
-  h.runner.stopTimers();
-  vi.useRealTimers();
-});
+useJobRunnerHarnesses();
 
 /** Finishes the current rclone job of a run and lets the next poll collect it. */
 async function finishRun(jobId: number, run: number, outcome: { success: boolean; error?: string; transfers?: number }): Promise<void> {
