@@ -53,9 +53,20 @@ describe('reveal', () => {
 });
 
 describe('compatibility with the rclone binary', () => {
+  // An obscured value is base64url, so it starts with '-' whenever the IV's first byte is 0xF8–0xFB
+  // (1 time in 64); `--` keeps rclone from reading such a value as a flag.
+  const rcloneReveal = (obscured: string) => execa(RCLONE, ['reveal', '--', obscured], { env: { RCLONE_CONFIG: '/dev/null' } });
+
   it.each(TEST_VALUES)('rclone reveals our obscure(%j)', async (plain) => {
-    const { stdout } = await execa(RCLONE, ['reveal', obscure(plain)], { env: { RCLONE_CONFIG: '/dev/null' } });
+    const { stdout } = await rcloneReveal(obscure(plain));
     expect(stdout).toBe(plain);
+  });
+
+  it('rclone reveals an obscured value that starts with "-"', async () => {
+    const obscured = obscure('potato', Buffer.alloc(16, 0xf8));
+    expect(obscured.startsWith('-')).toBe(true);
+    const { stdout } = await rcloneReveal(obscured);
+    expect(stdout).toBe('potato');
   });
 
   it.each(TEST_VALUES)('we reveal `rclone obscure -` of %j', async (plain) => {
