@@ -117,6 +117,17 @@ async function configured(storage: Storage): Promise<void> {
 }
 
 /** The hub has these storages, and the catalog knows them (as after the worker's start). */
+/** A configured storage disappears from the hub while a job uses its remote: the removal is deferred. */
+async function removeWhileInUse(storage: Storage): Promise<void> {
+  hubHas(storage);
+  await configured(storage);
+  hub.rows = [];
+  jobs.inUse.add(storage.uriSchema);
+  coordinator.enqueue(storage.uriSchema);
+  await settle();
+  expect(decisions()).toEqual({ [storage.uriSchema]: 'removal-deferred' });
+}
+
 function hubHas(...rows: Storage[]): void {
   hub.rows = rows;
   catalog.load(rows);
@@ -360,13 +371,7 @@ describe('decisions', () => {
   });
 
   it('removal-deferred: the remote goes once its jobs end', async () => {
-    hubHas(nextcloud(1, 'nc'));
-    await configured(nextcloud(1, 'nc'));
-    hub.rows = [];
-    jobs.inUse.add('nc');
-    coordinator.enqueue('nc');
-    await settle();
-    expect(decisions()).toEqual({ nc: 'removal-deferred' });
+    await removeWhileInUse(nextcloud(1, 'nc'));
     expect(remotes.removed).toEqual([]);
 
     await vi.advanceTimersByTimeAsync(3 * REMOVAL_RETRY_MS);
@@ -380,13 +385,7 @@ describe('decisions', () => {
   });
 
   it('a deferred removal is dropped when the storage comes back', async () => {
-    hubHas(nextcloud(1, 'nc'));
-    await configured(nextcloud(1, 'nc'));
-    hub.rows = [];
-    jobs.inUse.add('nc');
-    coordinator.enqueue('nc');
-    await settle();
-    expect(decisions()).toEqual({ nc: 'removal-deferred' });
+    await removeWhileInUse(nextcloud(1, 'nc'));
 
     hub.rows = [nextcloud(1, 'nc')];
     coordinator.enqueue('nc');
