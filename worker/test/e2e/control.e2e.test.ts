@@ -2,15 +2,11 @@
  * The local control endpoint: health, status, abort → Cancelled, operator stop/start.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
-import { expectNoSecretsLeaked, JobState, terminalReports, waitForTerminalReport } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
+import { expectNoSecretsLeaked, JobState, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 async function call(port: number, method: string, path: string): Promise<{ status: number; body: Record<string, unknown> }> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { method });
@@ -19,7 +15,7 @@ async function call(port: number, method: string, path: string): Promise<{ statu
 
 describe('control endpoint', () => {
   it('reports health and status, aborts a running job as Cancelled, and stops/resumes job processing', async () => {
-    sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 50_000 } });
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 50_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'carol', 'carol-e2e-password-3');
     const source = join(sandbox.dir, 'src');

@@ -4,16 +4,12 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { RuleOperation } from '../../../shared/hannibal.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 async function sameTree(files: Map<string, Buffer>, root: string): Promise<number> {
   let same = 0;
@@ -26,7 +22,7 @@ async function sameTree(files: Map<string, Buffer>, root: string): Promise<numbe
 
 describe('a hub job, end to end', () => {
   it('is announced by NewJobAvailable, acquired, copied byte for byte, heartbeated and reported DoneSuccess', async () => {
-    sandbox = await Sandbox.start();
+    const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'alice', 'alice-e2e-password-1');
     const source = join(sandbox.dir, 'src');
@@ -60,7 +56,7 @@ describe('a hub job, end to end', () => {
   });
 
   it('reports DoneFailure when nothing could be transferred and DoneWithErrors when only part was', async () => {
-    sandbox = await Sandbox.start();
+    const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const source = join(sandbox.dir, 'src');
     const files = await makeTree(source, 40, 2000, 2); // d0/… and d1/…
@@ -93,7 +89,7 @@ describe('a hub job, end to end', () => {
   });
 
   it('is shared by two workers with different owner ids without running any job twice', async () => {
-    sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 400_000 } });
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 400_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'bob', 'bob-e2e-password-22');
     const source = join(sandbox.dir, 'src');

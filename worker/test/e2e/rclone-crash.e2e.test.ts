@@ -6,15 +6,11 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox, type LogRecord, type WorkerProcess } from '../../../scripts/sandbox.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree, type LogRecord, type WorkerProcess } from '../../../scripts/sandbox.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 /** True while `pid` is a live (not zombie) rclone process. */
 function isLiveRclone(pid: number): boolean {
@@ -57,7 +53,7 @@ function runStarted(worker: WorkerProcess, jobId: number, run: number): Promise<
 
 describe('rclone killed during a job', () => {
   it('is restarted with growing backoff, and the job is re-run to exactly one DoneSuccess with every byte copied', { timeout: 180_000 }, async () => {
-    sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 150_000 } });
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 150_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'carol', 'carol-e2e-password-3');
     const source = join(sandbox.dir, 'src');
@@ -122,7 +118,7 @@ describe('rclone killed during a job', () => {
 
 describe('the worker stopped with SIGTERM during a job', () => {
   it('hands the job back with one DoneFailure that says why, and its rclone exits', { timeout: 120_000 }, async () => {
-    sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 100_000 } });
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 100_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'dave', 'dave-e2e-password-4');
     const source = join(sandbox.dir, 'src');

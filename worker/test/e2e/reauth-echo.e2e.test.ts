@@ -4,24 +4,20 @@
  * (issue: "Re-authentication is applied with the least disruption, never by a blind restart").
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { delay } from '../../../scripts/standins/http-util.js';
 import { HubMethods } from '../../../shared/hannibal.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { decisionsFor, decisionNames, isAlive, rcloneStarts, runsOf } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 describe('re-authentication announcements that change nothing', () => {
   it('ignores the echo of the worker’s own token saves: no push, no restart, no re-run', { timeout: 120_000 }, async () => {
     // 20 s tokens: the worker refreshes and saves every ~7 s while the ~20 s job runs.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
@@ -65,7 +61,7 @@ describe('re-authentication announcements that change nothing', () => {
   });
 
   it('handles a burst of 50 announcements for one storage, one of them a real change, with one fetch and one apply', { timeout: 120_000 }, async () => {
-    sandbox = await Sandbox.start();
+    const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');

@@ -5,8 +5,8 @@
  * the least disruption, never by a blind restart").
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import {
   copiedObjects,
   decisionNames,
@@ -16,24 +16,18 @@ import {
   rcloneStarts,
   refreshesWith,
   runsOf,
-  TokenUseTimeline,
+  timelinePerTest,
 } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-let timeline: TokenUseTimeline | undefined;
-afterEach(async () => {
-  timeline?.stop();
-  timeline = undefined;
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
+const startTimeline = timelinePerTest();
 
 describe('re-authentication during a running job', () => {
   it('switches the running job to the new grant without restart, re-run or failed file', { timeout: 180_000 }, async () => {
     // 20 s tokens: the worker refreshes every ~7 s, so the job lives through several tokens of
     // each grant. 1 MB at 40 kB/s keeps the job running for ~25 s.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
@@ -45,7 +39,7 @@ describe('re-authentication during a running job', () => {
     const rclonePid = worker.rclonePid();
     const rcPassword = rcPasswordOf(rclonePid);
 
-    timeline = new TokenUseTimeline(sandbox.gcs.stats);
+    const timeline = startTimeline(sandbox.gcs.stats);
     const job = sandbox.hub.createJob(rule.id);
     const started = await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
     // Re-authenticate right after one of the worker's own token saves has landed (the hub has no

@@ -5,24 +5,20 @@
  * (issue: "Re-authentication is applied with the least disruption, never by a blind restart").
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { decisionsFor, isAlive, loggedAt, rcloneStarts, runsOf } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 describe('a changed parameter of a remote in use', () => {
   it('re-runs only the jobs on that remote, without restarting rclone', { timeout: 180_000 }, async () => {
     const oldPassword = 'dave-e2e-password-old-3';
     const newPassword = 'dave-e2e-password-new-4';
     // Two slow jobs: 1.2 MB to Nextcloud at 60 kB/s, 0.8 MB to GCS at 40 kB/s (~20 s each).
-    sandbox = await Sandbox.start({ webdav: { bytesPerSecond: 60_000 }, gcs: { bytesPerSecond: 40_000 } });
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 60_000 }, gcs: { bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'dave', oldPassword);
     const { storage: gcs } = sandbox.addGcsStorage('gcs');

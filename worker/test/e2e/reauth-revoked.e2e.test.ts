@@ -8,7 +8,7 @@
  * a blind restart").
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { makeTree, Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
 import type { Grant } from '../../../scripts/standins/gcs/server.js';
 import type { Storage } from '../../../shared/hannibal.js';
@@ -21,18 +21,12 @@ import {
   rcloneStarts,
   refreshesWith,
   runsOf,
-  TokenUseTimeline,
+  timelinePerTest,
 } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-let timeline: TokenUseTimeline | undefined;
-afterEach(async () => {
-  timeline?.stop();
-  timeline = undefined;
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
+const startTimeline = timelinePerTest();
 
 const BREAKER_OPENED = 'no further token requests for this storage until the hub brings new credentials';
 
@@ -56,7 +50,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
   it('continues the job on the new grant without a re-run when the credentials come before the switch point', { timeout: 180_000 }, async () => {
     // 30 s tokens: the worker refreshes ~15.5 s after issue, rclone switches at 20 s; a revoked
     // grant leaves ~4.5 s to bring new credentials. 1.25 MB at 40 kB/s: a ~31 s job.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 30, bytesPerSecond: 40_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 30, bytesPerSecond: 40_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const source = join(sandbox.dir, 'src');
@@ -68,7 +62,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const rclonePid = worker.rclonePid();
     const rcPassword = rcPasswordOf(rclonePid);
 
-    timeline = new TokenUseTimeline(sandbox.gcs.stats);
+    const timeline = startTimeline(sandbox.gcs.stats);
     const job = sandbox.hub.createJob(rule.id);
     await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
     sandbox.gcs.revokeRefreshToken(oldGrant.refreshToken);
@@ -118,7 +112,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
 
   it('re-runs only that job, once, on the new grant when the credentials come after rclone failed it', { timeout: 180_000 }, async () => {
     // 20 s tokens: the refresh at ~7 s gets invalid_grant, rclone fails the job at ~10 s.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 }, webdav: { bytesPerSecond: 60_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 }, webdav: { bytesPerSecond: 60_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'alice', 'alice-e2e-password-7');
@@ -134,7 +128,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     const rclonePid = worker.rclonePid();
     const rcPassword = rcPasswordOf(rclonePid);
 
-    timeline = new TokenUseTimeline(sandbox.gcs.stats);
+    const timeline = startTimeline(sandbox.gcs.stats);
     const other = sandbox.hub.createJob(toNextcloud.id);
     const job = sandbox.hub.createJob(toGcs.id);
     await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);

@@ -3,6 +3,7 @@
  * decisions, job runs and rclone restarts from the worker's logs, and which OAuth grant rclone's
  * API requests used, from the GCS stand-in's counters.
  */
+import { afterEach } from 'vitest';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import type { Sandbox, WorkerProcess, LogRecord } from '../../../scripts/sandbox.js';
 import type { GcsStandinStats } from '../../../scripts/standins/gcs/server.js';
@@ -59,6 +60,19 @@ export function issuedAccessTokenFingerprints(sandbox: Sandbox): Set<string> {
 export function refreshesWith(sandbox: Sandbox, refreshToken: string, since = 0): { at: number; status: number }[] {
   const fp = fingerprint(refreshToken);
   return sandbox.gcs.tokenLog.filter((e) => e.refreshTokenFingerprint === fp && e.at >= since).map((e) => ({ at: e.at, status: e.status }));
+}
+
+/** A TokenUseTimeline per test, stopped after the test whatever its outcome. */
+export function timelinePerTest(): (stats: GcsStandinStats) => TokenUseTimeline {
+  let current: TokenUseTimeline | undefined;
+  afterEach(() => {
+    current?.stop();
+    current = undefined;
+  });
+  return (stats) => {
+    current = new TokenUseTimeline(stats);
+    return current;
+  };
 }
 
 /**

@@ -7,23 +7,19 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { decisionsFor, isAlive, rcloneStarts, runsOf } from './reauth-support.js';
-import { expectNoSecretsLeaked, JobState, rcPasswordOf, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, rcPasswordOf, sandboxPerTest, waitForTerminalReport } from './support.js';
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 describe('a Nextcloud password change', () => {
   it('updates an idle remote in place, and the next job uses the new password', { timeout: 120_000 }, async () => {
     const oldPassword = 'carol-e2e-password-old-1';
     const newPassword = 'carol-e2e-password-new-2';
-    sandbox = await Sandbox.start();
+    const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'carol', oldPassword);
     const source = join(sandbox.dir, 'src');

@@ -2,11 +2,27 @@
  * Shared pieces of the end-to-end tests: real rclone, the stand-ins, worker processes.
  */
 import { readFileSync } from 'node:fs';
-import { expect } from 'vitest';
-import type { Sandbox, WorkerProcess, LogRecord } from '../../../scripts/sandbox.js';
+import { afterEach, expect } from 'vitest';
+import { Sandbox, type LogRecord, type SandboxOptions, type WorkerProcess } from '../../../scripts/sandbox.js';
 
 /** Job states on the wire (shared/hannibal.ts), for readable assertions. */
 export { JobState } from '../../../shared/hannibal.js';
+
+/**
+ * One sandbox per test, closed after the test whatever its outcome, so a failing test leaves no
+ * stand-in, worker or rclone behind. Call it at module level; call what it returns in a test.
+ */
+export function sandboxPerTest(): (options?: SandboxOptions) => Promise<Sandbox> {
+  let current: Sandbox | undefined;
+  afterEach(async () => {
+    await current?.close();
+    current = undefined;
+  });
+  return async (options) => {
+    current = await Sandbox.start(options);
+    return current;
+  };
+}
 
 /** The rc password of a running rclone, read from its environment (it is never in argv). */
 export function rcPasswordOf(pid: number | undefined): string | undefined {

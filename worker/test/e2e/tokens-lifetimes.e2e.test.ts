@@ -5,23 +5,19 @@
  * which adopts each one at its old token's expiry − 10 s.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 import { accessTokensUsed, accessTokensUsedSince, expectOneRclone, finishedRecord, sameObjects } from './tokens-support.js';
 
 const TOKEN_LIFETIME_S = 20;
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 describe('a job lasting many access-token lifetimes', () => {
   it('succeeds on one rclone with tokens pushed live: no 401, no token call by rclone, no failed file', { timeout: 300_000 }, async () => {
     // 50 × 50 kB through a 20 kB/s link: the copy takes at least 125 s, over 6 token lifetimes.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });
     const source = join(sandbox.dir, 'photos');

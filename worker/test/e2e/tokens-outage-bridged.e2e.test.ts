@@ -11,10 +11,10 @@
  * the retry backoff would need tokens of over 200 s, and this test over 3.5 minutes.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { RCLONE_SWITCH_BEFORE_EXPIRY_MS } from '../../src/tokens/schedule.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 import { expectOneRclone, finishedRecord, loggedAt, sameObjects } from './tokens-support.js';
 
 const TOKEN_LIFETIME_S = 130;
@@ -23,18 +23,14 @@ const RETRY_AFTER_S = 3;
 const OUTAGE_FROM_MS = 85_000;
 const OUTAGE_UNTIL_MS = 115_000;
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 const sleepUntil = (at: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, at - Date.now())));
 
 describe('a 30 s token-endpoint outage around the refresh point of a 130 s token', () => {
   it('is bridged by the still-valid token: one run, no auth failure, the post-outage token adopted live', { timeout: 240_000 }, async () => {
     // 54 × 50 kB through a 20 kB/s link: at least 135 s, past the switch point at +120 s.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
     const gcsStandin = sandbox.gcs;
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });

@@ -9,10 +9,10 @@
  * job only, on the same rclone.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import { RCLONE_SWITCH_BEFORE_EXPIRY_MS } from '../../src/tokens/schedule.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 import { expectOneRclone, finishedRecord, loggedAt, sameObjects } from './tokens-support.js';
 
 const TOKEN_LIFETIME_S = 20;
@@ -22,18 +22,14 @@ const REQUEST_TIMEOUT_S = 4;
 const BACKOFF_FLOOR_MS = 500;
 const OUTAGE_MS = { withRetryAfter: 14_000, total: 30_000 };
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 describe('a 30 s token-endpoint outage during a job', () => {
   it('ends DoneSuccess after one auth-caused re-run on the same rclone, with Retry-After and backoff honoured', { timeout: 240_000 }, async () => {
     // 44 × 25 kB through a 20 kB/s link: at least 55 s of copying, so the outage falls mid-job.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
     const gcsStandin = sandbox.gcs;
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });

@@ -7,24 +7,20 @@
  * let the failed job run.
  */
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { makeTree, Sandbox } from '../../../scripts/sandbox.js';
+import { describe, expect, it } from 'vitest';
+import { makeTree } from '../../../scripts/sandbox.js';
 import type { GcsStandin } from '../../../scripts/standins/gcs/server.js';
-import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, terminalReports, waitForTerminalReport } from './support.js';
+import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 import { expectOneRclone, finishedRecord, loggedAt, sameObjects, tokenRequestsWith } from './tokens-support.js';
 
 const REAUTH_NEEDED = /re-authentication needed: the provider refused the refresh token \(invalid_grant/;
 
-let sandbox: Sandbox | undefined;
-afterEach(async () => {
-  await sandbox?.close();
-  sandbox = undefined;
-});
+const startSandbox = sandboxPerTest();
 
 describe('a refresh token revoked mid-job', () => {
   it('fails that job for re-authentication after one token request, leaves the other storage alone, and runs again with new credentials', { timeout: 240_000 }, async () => {
     // Both jobs share a 40 kB/s link: the job on beta (1.6 MB) outlasts the one on alpha.
-    sandbox = await Sandbox.start({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 20, bytesPerSecond: 40_000 } });
     const gcsStandin = sandbox.gcs;
     const laptop = sandbox.addLocalStorage('laptop');
     const alpha = sandbox.addGcsStorage('alpha', { bucket: 'alpha-bucket' });
