@@ -13,6 +13,7 @@ import { ControlServer } from './control/server.js';
 import { errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
+import { TenantGuard } from './hub/tenancy.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
@@ -35,7 +36,8 @@ export interface WorkerOptions {
 }
 
 export class Worker {
-  readonly hub: HubClient;
+  /** The hub as every service sees it: only this worker's user's storages and jobs. */
+  readonly hub: TenantGuard;
   readonly tokens: TokenBroker;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
@@ -55,7 +57,7 @@ export class Worker {
     const { settings, logger } = options;
     this.log = logger.child({ component: 'worker' });
 
-    this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger });
+    this.hub = new TenantGuard(new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }), logger);
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
@@ -85,6 +87,7 @@ export class Worker {
       catalog: this.catalog,
       remotes: this.remotes,
       tokens: this.tokens,
+      tenancy: this.hub,
       reloadStorages: () => this.reloadStorages(),
       acquire: { username: settings.hub.username, capabilities: 'rclone', owner: settings.worker.ownerId, networks: settings.worker.networks },
       settings: {
@@ -94,12 +97,16 @@ export class Worker {
         stallSeconds: settings.worker.stallSeconds,
         reauthWaitSeconds: settings.worker.reauthWaitSeconds,
         acquirePollSeconds: settings.hub.acquirePollSeconds,
+        ...settings.jobs,
       },
       logger,
     });
     this.tokens.addListener({
+      reauthRequired: (storageId) => {
+        this.jobs.grantDead(storageId);
+      },
       reauthorized: (storageId) => {
-        this.jobs.storageReauthorized(storageId);
+        this.jobs.credentialsReplaced(storageId);
       },
     });
     this.reauth = new ReauthCoordinator({
@@ -118,6 +125,7 @@ export class Worker {
       logger,
       onEvent: (event) => {
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
+        else if (event.type === 'JobUpdated') this.jobs.hubUpdated(event.jobId, event.state);
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
       },
       // After a (re)connect we may have missed announcements: ask for work.

@@ -124,6 +124,13 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       shutdownTimeoutSeconds: r.int('WORKER_SHUTDOWN_TIMEOUT_SECONDS', 60, { min: 1, max: 3600 }),
       controlPort: r.raw('WORKER_CONTROL_PORT') === undefined ? undefined : r.int('WORKER_CONTROL_PORT', 0, { min: 0, max: 65_535 }),
     },
+    jobs: {
+      retries: r.int('WORKER_JOB_RETRIES', 5, { min: 0, max: 100 }),
+      retrySeconds: r.int('WORKER_JOB_RETRY_SECONDS', 30, { min: 1, max: 3600 }),
+      retryMaxSeconds: r.int('WORKER_JOB_RETRY_MAX_SECONDS', 600, { min: 1, max: 86_400 }),
+      handbackWindowSeconds: r.int('WORKER_HANDBACK_WINDOW_SECONDS', 1800, { min: 0, max: 7 * 86_400 }),
+      acquireBackoffMaxSeconds: r.int('WORKER_ACQUIRE_BACKOFF_MAX_SECONDS', 60, { min: 1, max: 3600 }),
+    },
     rclone: { path: r.string('RCLONE_PATH', 'rclone') },
     tokens: {
       refreshThresholdSeconds: r.int('TOKEN_REFRESH_THRESHOLD_SECONDS', 900, { min: 0, max: 86_400 }),

@@ -47,6 +47,18 @@ export interface Settings {
     /** Port of the local control endpoint on 127.0.0.1; undefined = off, 0 = any free port. */
     controlPort: number | undefined;
   };
+  /** Failed jobs and hand-backs (jobs/lifecycle.ts, jobs/handback.ts); the README's failure table. */
+  jobs: {
+    /** Re-runs of a job after transient failures before it is handed back to the hub. */
+    retries: number;
+    /** First retry delay; doubles per retry up to `retryMaxSeconds`. */
+    retrySeconds: number;
+    retryMaxSeconds: number;
+    /** A job this worker handed back after failures is not run by it again for this long. */
+    handbackWindowSeconds: number;
+    /** Ceiling of the delay between acquisition rounds that had to hand jobs back unrun. */
+    acquireBackoffMaxSeconds: number;
+  };
   rclone: {
     /** The rclone binary (default `rclone` on PATH). */
     path: string;

@@ -35,15 +35,46 @@ export class RemoteManager implements TokenSink {
     return this.client().configDump();
   }
 
-  /** False when no rclone runs: the remote gets the token when rclone starts and remotes are built. */
+  /**
+   * False when there is nothing to push to: no rclone runs, or it has no such remote yet (a
+   * storage learnt at acquisition is refreshed before its remote exists; the remote is then
+   * created with the token, real-hannibal.md F4).
+   */
   async pushToken(uriSchema: string, token: RcloneToken): Promise<boolean> {
     const client = this.rclone();
-    if (!client) return false;
+    if (!client || !(await this.exists(client, uriSchema))) return false;
     const json = JSON.stringify(token);
     await this.write(client, uriSchema, () => client.configUpdate(uriSchema, { token: json }, { oauth: true }), (stored) =>
       stored?.token !== undefined && sameToken(stored.token, json),
     );
     return true;
+  }
+
+  /**
+   * Makes the next runs on this remote start from a fresh Fs with the spec's token: a
+   * `config/update`, which clears rclone's Fs cache for the remote (a routine `pushToken` must
+   * not: it would shut down a running Dropbox job's batcher, rclone-providers-lab.md Q4). New runs
+   * otherwise reuse the cached Fs and its token source, and so the token that failed. Call it
+   * only when no job runs on the remote. A missing or changed remote is created or updated,
+   * which clears the cache too.
+   */
+  async reloadRemote(spec: RemoteSpec): Promise<void> {
+    const client = this.client();
+    const diff = await this.diff(spec);
+    const token = spec.parameters.token;
+    if (diff.kind === 'missing' || diff.kind === 'params' || token === undefined) {
+      await this.apply(spec, diff);
+      return;
+    }
+    await this.write(client, spec.name, () => client.configUpdate(spec.name, { token }, { oauth: true }), (stored) =>
+      stored?.token !== undefined && sameToken(stored.token, token),
+    );
+    this.log.info({ remote: spec.name, tokenFp: fingerprint(tokenAccess(token)) }, 'remote reloaded for fresh runs');
+  }
+
+  private async exists(client: RcClient, name: string): Promise<boolean> {
+    const stored = await client.call('config/get', { name });
+    return typeof stored.type === 'string';
   }
 
   /** Compares one remote with rclone's current config. */
