@@ -11,12 +11,20 @@
  * otherwise reuse the cached Fs and its dead token), start them again. Each job gets at most a
  * few such fresh-token runs; after that its runs end and the lifecycle reports them.
  *
+ * A forced refresh right after another one only re-pushes the current token (the broker's
+ * throttle). That still helps when rclone held an older token, but when the token that failed is
+ * the current one (a grant revoked with its access tokens, as Google does) it is no fresh token:
+ * the recovery remembers the token each reload gave rclone, and a second failure on the same one
+ * makes the job retry later (transient) instead of burning its fresh-token runs in seconds; new
+ * credentials end that wait at once.
+ *
  * rclone's per-file log lines name a file, not a remote: a line is matched to the running jobs'
  * storages by the remote it names (`rclone config reconnect <remote>:`), else by the storage
  * technologies that produce its text (log-line.ts).
  */
 import type { Storage } from '../../../shared/hannibal.js';
-import { errorMessage } from '../errors.js';
+import { TokenRefreshError, errorMessage } from '../errors.js';
+import { fingerprint } from '../log/fingerprint.js';
 import type { Logger } from '../log/logger.js';
 import type { AuthFailureSignal } from '../rclone/log-line.js';
 import type { StorageCatalog } from '../storage/catalog.js';
@@ -55,6 +63,8 @@ export class AuthRecovery {
   private readonly deadGrants = new Set<number>();
   /** Storages with a recovery after logged auth failures in flight. */
   private readonly recovering = new Set<number>();
+  /** Fingerprint of the token the last recovery reloaded each remote with. */
+  private readonly reloadedWith = new Map<number, string | undefined>();
 
   constructor(private readonly options: AuthRecoveryOptions) {
     this.log = options.logger.child({ component: 'jobs' });
@@ -74,9 +84,15 @@ export class AuthRecovery {
     const storage = this.options.catalog.byId(storageId);
     if (!storage) return;
     const dead = this.deadGrants.delete(storageId);
-    const waiting = this.options.host.inPhase('waiting-reauth').some((t) => this.options.host.storagesOf(t).some((s) => s.id === storageId));
-    if (!dead && !waiting) return;
-    this.options.host.restartJobsOn([storage.uriSchema], `new credentials replace a dead grant of ${storage.uriSchema}`, () => this.reload([storage])).catch((err: unknown) => {
+    this.reloadedWith.delete(storageId);
+    const uses = (t: TrackedJob) => this.options.host.storagesOf(t).some((s) => s.id === storageId);
+    const waiting = [...this.options.host.inPhase('waiting-reauth'), ...this.options.host.inPhase('waiting-retry')].some(uses);
+    const inRclone = ['running', 'starting', 'stopping'].some((phase) => this.options.host.inPhase(phase as TrackedJob['phase']).some(uses));
+    // A routine re-authentication leaves running jobs alone; an idle remote is still reloaded, so
+    // the next run does not start on a cached Fs that holds the old grant's token.
+    if (!dead && !waiting && inRclone) return;
+    const reason = dead || waiting ? `new credentials replace a dead grant of ${storage.uriSchema}` : `new credentials for ${storage.uriSchema}`;
+    this.options.host.restartJobsOn([storage.uriSchema], reason, () => this.reload([storage])).catch((err: unknown) => {
       this.log.warn({ storage: storage.uriSchema, reason: errorMessage(err) }, 'could not reload the remote for the new credentials; runs use what rclone has');
     });
   }
@@ -106,7 +122,10 @@ export class AuthRecovery {
     try {
       for (const storage of storages) {
         this.deadGrants.add(storage.id);
-        await this.options.tokens.forceRefresh(storage.id, `job ${t.id} failed: ${signal.signature}`);
+        const token = await this.options.tokens.forceRefresh(storage.id, `job ${t.id} failed: ${signal.signature}`);
+        if (this.alreadyFailed(storage, token.access_token)) {
+          throw new TokenRefreshError(storage.id, `the current token of ${storage.uriSchema} is refused and cannot be renewed yet`, { permanent: false });
+        }
         this.deadGrants.delete(storage.id);
       }
     } catch (err) {
@@ -137,7 +156,11 @@ export class AuthRecovery {
     try {
       this.log.warn({ remote: storage.uriSchema, signature: signal.signature }, 'rclone reports an auth failure; refreshing the token now');
       try {
-        await this.options.tokens.forceRefresh(storage.id, `rclone logged "${signal.signature}"`);
+        const token = await this.options.tokens.forceRefresh(storage.id, `rclone logged "${signal.signature}"`);
+        if (this.alreadyFailed(storage, token.access_token)) {
+          this.log.warn({ remote: storage.uriSchema }, 'the current token is refused too and cannot be renewed yet; the runs end on their own');
+          return;
+        }
       } catch (err) {
         // A dead grant opened the breaker: the runs end with auth errors and wait for new credentials.
         this.log.warn({ remote: storage.uriSchema, reason: errorMessage(err) }, 'refresh after an rclone auth failure did not succeed');
@@ -159,8 +182,25 @@ export class AuthRecovery {
     }
   }
 
+  /** Whether rclone already failed with this token on a remote a recovery had reloaded with it. */
+  private alreadyFailed(storage: Storage, accessToken: string): boolean {
+    return this.reloadedWith.get(storage.id) === fingerprint(accessToken);
+  }
+
   /** Writes each storage's current token with a call that clears rclone's Fs cache for it. */
   private async reload(storages: readonly Storage[]): Promise<void> {
-    for (const storage of storages) await this.options.remotes.reloadRemote(await this.options.catalog.desiredRemote(storage));
+    for (const storage of storages) {
+      const spec = await this.options.catalog.desiredRemote(storage);
+      await this.options.remotes.reloadRemote(spec);
+      this.reloadedWith.set(storage.id, fingerprint(tokenOf(spec.parameters.token)));
+    }
+  }
+}
+
+function tokenOf(json: string | undefined): string | undefined {
+  try {
+    return (JSON.parse(json ?? '') as { access_token?: string }).access_token;
+  } catch {
+    return undefined;
   }
 }

@@ -244,15 +244,16 @@ export class JobRunner {
 
   /**
    * Gives the jobs on these remotes fresh runs around `change` (a `config/update`, a reload):
-   * stop the running ones, apply the change, then start them and the jobs waiting for new
-   * credentials on them. Returns the ids given fresh runs. If the change fails, the jobs still
-   * get their runs and the error is rethrown.
+   * stop the running ones, apply the change, then start them and the jobs waiting on these
+   * remotes (for new credentials, or to retry). Returns the ids given fresh runs. If the change
+   * fails, the jobs still get their runs and the error is rethrown.
    */
   async restartJobsOn(uriSchemas: readonly string[], reason: string, change: () => Promise<void>, also: readonly TrackedJob[] = []): Promise<number[]> {
     const uses = (t: TrackedJob) => this.storagesOf(t).some((s) => uriSchemas.includes(s.uriSchema));
-    const held = [...also, ...this.inPhase('waiting-reauth').filter(uses)];
+    const held = [...also, ...this.inPhase('waiting-reauth').filter(uses), ...this.inPhase('waiting-retry').filter(uses)];
     for (const t of held) {
       if (t.phase === 'waiting-reauth') this.log.info({ jobId: t.id, remotes: uriSchemas }, 'storage re-authenticated; running the waiting job');
+      if (t.phase === 'waiting-retry') this.log.info({ jobId: t.id, remotes: uriSchemas, reason }, 'its remote changed; retrying the waiting job now');
       this.hold(t);
     }
     return this.restarts.runExclusive(async () => {

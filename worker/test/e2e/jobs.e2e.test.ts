@@ -55,7 +55,7 @@ describe('a hub job, end to end', () => {
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });
 
-  it('reports DoneFailure when nothing could be transferred and DoneWithErrors when only part was', async () => {
+  it('reports a missing source and a partly blocked destination DoneWithErrors (terminal: the hub does not re-queue them)', async () => {
     const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const source = join(sandbox.dir, 'src');
@@ -73,16 +73,15 @@ describe('a hub job, end to end', () => {
     const withErrors = sandbox.hub.createJob(partial.id);
 
     const [failure] = await waitForTerminalReport(sandbox, failing.id, 30_000);
-    expect(failure?.state).toBe(JobState.DoneFailure);
-    expect(failure?.reason).toMatch(/directory not found/);
+    expect(failure?.state).toBe(JobState.DoneWithErrors);
+    expect(failure?.reason).toBe('not found: directory not found');
 
     const [errors] = await waitForTerminalReport(sandbox, withErrors.id, 30_000);
     expect(errors?.state).toBe(JobState.DoneWithErrors);
     const d0 = new Map([...files].filter(([rel]) => rel.startsWith('d0/')));
     expect(await sameTree(d0, blocked)).toBe(d0.size);
 
-    // DoneFailure puts the job back to Ready on the hub, so it may be acquired and fail again;
-    // each run still ends in exactly one report.
+    expect(terminalReports(sandbox, failing.id)).toHaveLength(1);
     expect(terminalReports(sandbox, withErrors.id)).toHaveLength(1);
     await worker.stop();
     expectNoSecretsLeaked(sandbox, [worker]);

@@ -356,7 +356,10 @@ export class FakeRclone {
 export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'> {
   readonly rows = new Map<number, Storage>();
 
-  constructor(storages: Storage[]) {
+  constructor(
+    storages: Storage[],
+    private readonly tokens?: FakeTokens,
+  ) {
     for (const s of storages) this.rows.set(s.id, s);
   }
 
@@ -372,8 +375,11 @@ export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'f
     return `${storage.uriSchema}:${path}`;
   }
 
+  /** OAuth remotes carry the token the broker holds now, as the real catalog builds them. */
   async desiredRemote(storage: Storage): Promise<RemoteSpec> {
-    return { name: storage.uriSchema, type: storage.technology, parameters: {}, oauth: this.isOAuth(storage), obscuredKeys: [] };
+    const oauth = this.isOAuth(storage);
+    const parameters: Record<string, string> = oauth && this.tokens ? { token: JSON.stringify(this.tokens.current) } : {};
+    return { name: storage.uriSchema, type: storage.technology, parameters, oauth, obscuredKeys: [] };
   }
 }
 
@@ -406,7 +412,12 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
   /** When set, `ensureFresh` waits for it before answering. */
   ensureFreshGate: Deferred | undefined;
   readonly forceRefreshed: { storageId: number; cause: string }[] = [];
+  /** The token held now (one for all storages: enough for these tests). */
+  current: RcloneToken = TOKEN;
+  /** When true, a forced refresh only re-pushes the current token, as the broker does right after another refresh. */
+  forceRefreshRepushes = false;
   private readonly active = new Map<number, number>();
+  private issued = 0;
 
   constructor(private readonly events: string[]) {}
 
@@ -415,7 +426,7 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
     if (this.ensureFreshGate) await this.ensureFreshGate.promise;
     const failure = this.ensureFreshFailures.get(storageId)?.shift();
     if (failure) throw failure;
-    return TOKEN;
+    return this.current;
   }
 
   async forceRefresh(storageId: number, cause: string): Promise<RcloneToken> {
@@ -423,7 +434,11 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
     this.forceRefreshed.push({ storageId, cause });
     const failure = this.forceRefreshFailures.get(storageId)?.shift();
     if (failure) throw failure;
-    return TOKEN;
+    if (!this.forceRefreshRepushes) {
+      this.issued += 1;
+      this.current = { ...TOKEN, access_token: `EwB-forced-${this.issued}` };
+    }
+    return this.current;
   }
 
   failEnsureFresh(storageId: number, ...errors: Error[]): void {
@@ -503,7 +518,7 @@ export class Harness {
   constructor(options: HarnessOptions = {}) {
     liveHarnesses.add(this);
     this.settings = { ...SETTINGS, ...options.settings };
-    this.catalog = new FakeCatalog(options.storages ?? ALL_STORAGES);
+    this.catalog = new FakeCatalog(options.storages ?? ALL_STORAGES, this.tokens);
     this.runner = new JobRunner({
       hub: this.hub,
       outbox: this.outbox,

@@ -112,6 +112,39 @@ describe('JobRunner: auth failures rclone logs while a job runs', () => {
     ]);
   });
 
+  it('a forced refresh that only re-pushes the token that already failed on a reloaded remote is no fresh token: no second restart; the run retries later, and new credentials end the wait at once', async () => {
+    h = new Harness();
+    await h.startWith(job(1));
+    await elapse(5 * SECOND);
+    h.runner.authSignal(ONEDRIVE_401); // a real refresh: fresh run 2 on a remote reloaded with its token
+    await settle();
+    expect(h.rclone.jobs.size).toBe(2);
+
+    h.tokens.forceRefreshRepushes = true; // the broker refreshed moments ago: same token again
+    await elapse(5 * SECOND);
+    h.runner.authSignal(ONEDRIVE_401);
+    await settle();
+    expect(h.rclone.jobs.size).toBe(2);
+    expect(h.log.records.some((r) => r.msg === 'the current token is refused too and cannot be renewed yet; the runs end on their own')).toBe(true);
+
+    h.rclone.finish(h.rclone.run(1, 2)!.id, { success: false, error: 'InvalidAuthenticationToken: Access token has expired or is not yet valid.' });
+    await poll(h);
+    expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'waiting-retry', waitReason: 'the current token of odAlice is refused and cannot be renewed yet' }]);
+
+    h.runner.credentialsReplaced(ONEDRIVE.id);
+    await settle();
+    expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'running', run: 3 }]);
+    expect(h.events.filter((e) => e === 'reload odAlice')).toHaveLength(2);
+  });
+
+  it('a routine re-authentication reloads an idle remote, so no later run starts on a cached Fs with the old grant', async () => {
+    h = new Harness();
+    await h.startWith();
+    h.runner.credentialsReplaced(ONEDRIVE.id);
+    await settle();
+    expect(h.events).toEqual(['reload odAlice']);
+  });
+
   it('a dead grant (the refresh is refused): no fresh run; the job waits for re-authentication when its run ends, and runs on new credentials', async () => {
     h = new Harness();
     h.tokens.failForceRefresh(ONEDRIVE.id, REVOKED, REVOKED);
