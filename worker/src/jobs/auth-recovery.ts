@@ -116,7 +116,7 @@ export class AuthRecovery {
     const storages = this.storagesFor(t, signal).filter((s) => this.options.catalog.isOAuth(s));
     t.phase = 'starting';
     this.log.warn(
-      { jobId: t.id, run: t.run, signature: signal.signature, remotes: storages.map((s) => s.uriSchema), recovery: t.counters.authRecoveries, error: reason },
+      { jobId: t.id, run: t.run, signature: signal.signature, remote: signal.remote, remotes: storages.map((s) => s.uriSchema), recovery: t.counters.authRecoveries, error: reason },
       'job failed with an auth error; refreshing its token and re-running it',
     );
     try {
