@@ -129,9 +129,12 @@ export class Sandbox {
     };
   }
 
-  /** Starts a worker process as users run it. */
-  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } = {}): WorkerProcess {
-    const worker = new WorkerProcess(name, this.workerEnv(name, overrides), options.echo ?? false);
+  /**
+   * Starts a worker process as users run it. `processGroup`: in a process group of its own (as
+   * a shell's job is), so a test can signal the group as a terminal or `kill -- -<pgid>` does.
+   */
+  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean; processGroup?: boolean } = {}): WorkerProcess {
+    const worker = new WorkerProcess(name, this.workerEnv(name, overrides), options.echo ?? false, options.processGroup ?? false);
     this.workers.add(worker);
     return worker;
   }
@@ -167,9 +170,10 @@ export class WorkerProcess {
     readonly name: string,
     env: Record<string, string>,
     echo: boolean,
+    processGroup = false,
   ) {
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RCLONE_') || k === 'RCLONE_PATH'));
-    this.child = spawn(process.execPath, [WORKER_MAIN], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [WORKER_MAIN], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: processGroup });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => {
