@@ -120,13 +120,20 @@ export class Sandbox {
   }
 
   /**
-   * A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`).
-   * Endpoints and rule belong to the source storage's user.
+   * A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`; the
+   * hub plans later ones from the rule's `maxDestinationAge` and `minRetryTime`, as TimeSpans
+   * like `"00:00:05"`). Endpoints and rule belong to the source storage's user.
    */
-  addRule(name: string, source: Place, destination: Place, operation: RuleOperation = RuleOperation.Copy): Rule {
+  addRule(
+    name: string,
+    source: Place,
+    destination: Place,
+    operation: RuleOperation = RuleOperation.Copy,
+    spans: { maxDestinationAge?: string; minRetryTime?: string } = {},
+  ): Rule {
     const src = this.hub.addEndpoint({ storageId: source.storage.id, path: source.path });
     const dst = this.hub.addEndpoint({ storageId: destination.storage.id, path: destination.path });
-    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation });
+    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation, ...spans });
   }
 
   /** Changes a Nextcloud user's password on the server (not in the hub). */

@@ -3,6 +3,7 @@
  * given user, and worker processes that log in with a given user's credentials.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { RuleOperation } from '../../shared/hannibal.js';
 import { HUB_USER, Sandbox } from '../sandbox.js';
 
 let sandbox: Sandbox | undefined;
@@ -21,13 +22,15 @@ describe('two users on one hub', () => {
     const bobsDisk = sandbox.addLocalStorage('bob-disk', { user: bob });
     const bobsCloud = sandbox.addGcsStorage('bob-gcs', { user: bob }).storage;
     const bobsDav = sandbox.addNextcloudStorage('bob-dav', 'bob', 'bob-dav-password-1', { user: bob });
-    const rule = sandbox.addRule('bob’s backup', { storage: bobsDisk, path: '/tmp/a' }, { storage: bobsCloud, path: 'bucket/a' });
+    const rule = sandbox.addRule('bob’s backup', { storage: bobsDisk, path: '/tmp/a' }, { storage: bobsCloud, path: 'bucket/a' }, RuleOperation.Sync, {
+      minRetryTime: '00:00:05',
+    });
     const job = sandbox.hub.createJob(rule.id);
 
     expect(sandbox.hubUser.email).toBe(HUB_USER.email);
     expect(alicesDisk.userId).toBe(sandbox.hubUser.id);
     expect([bobsDisk, bobsCloud, bobsDav].map((s) => s.userId)).toEqual([bob.id, bob.id, bob.id]);
-    expect(rule.userId).toBe(bob.id);
+    expect(rule).toMatchObject({ userId: bob.id, operation: RuleOperation.Sync, minRetryTime: '00:00:05', maxDestinationAge: '1.00:00:00' });
     expect(job.userId).toBe(bob.id);
   });
 
