@@ -19,6 +19,7 @@ import { Agent } from 'undici';
 import type { RcJobList, RcJobStatus } from '../../../shared/rclone-rc.js';
 import { RcloneProcessError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { RcCallObserver } from '../metrics/recorders.js';
 import { sleep } from '../util/sleep.js';
 import { findExecutable } from './executable.js';
 import { freeLoopbackPort } from './free-port.js';
@@ -61,6 +62,8 @@ export interface RcloneProcessOptions {
   portPicker?: () => Promise<number>;
   /** Ties rclone's life to the worker's; default: the best this host offers (`setpriv`). */
   guard?: ParentDeathGuard;
+  /** Told of every rc call of the client (metrics). */
+  rcObserver?: RcCallObserver;
 }
 
 export interface RcloneStopOptions {
@@ -291,7 +294,7 @@ export class RcloneProcess {
       throw new RcloneProcessError('WORKER_ERR_RCLONE_START', `cannot write the rclone pidfile: ${errorMessage(err)}`, { cause: err });
     }
     const connections = new Agent();
-    const client = new RcClient({ baseUrl: `http://127.0.0.1:${port}`, user: RC_USER, password, dispatcher: connections });
+    const client = new RcClient({ baseUrl: `http://127.0.0.1:${port}`, user: RC_USER, password, dispatcher: connections, observer: options.rcObserver });
     return new RcloneProcess({ ...child, pid }, connections, client, port, files, logger);
   }
 
