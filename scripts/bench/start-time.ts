@@ -6,6 +6,7 @@
  * token endpoint is down, which must not hold up the others (the tokens side of 9.7).
  */
 import { spawn } from 'node:child_process';
+import { loadavg } from 'node:os';
 import { createInterface } from 'node:readline';
 import { procStat } from '../processes.js';
 import { REPO_ROOT, Sandbox, type LogRecord, type WorkerProcess } from '../sandbox.js';
@@ -30,6 +31,8 @@ interface StartMarks {
 
 export async function benchStartTime(options: { quick: boolean }): Promise<BenchResult> {
   const runs = options.quick ? 3 : 7;
+  // Start time is CPU-bound (module loading, rclone's own start): say how busy the machine was.
+  const loadAverage = loadavg()[0] ?? Number.NaN;
   const healthy = await Sandbox.start();
   const starts: StartMarks[] = [];
   const npmStarts: number[] = [];
@@ -55,6 +58,7 @@ export async function benchStartTime(options: { quick: boolean }): Promise<Bench
     { name: '… → rclone answering, median', value: median(of('rcloneReady')), unit: 'ms' },
     { name: '… → SignalR connected, median', value: median(of('signalr')), unit: 'ms' },
     { name: 'worker CPU time until Running, median', value: median(of('cpuMs')), unit: 'ms' },
+    { name: 'machine load average (1 min) when the runs began', value: loadAverage, unit: '' },
     { name: 'npm start (build current) → Running, median', value: median(npmStarts), unit: 'ms' },
     {
       name: `one OAuth storage's token endpoint down → Running${broken.reached ? '' : ' (not reached; at least)'}`,

@@ -6,13 +6,14 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RuleOperation } from '../../../shared/hannibal.js';
 import { makeTree, type WorkerProcess } from '../../../scripts/sandbox.js';
 import { goneWithin, isLive, processesMentioning } from '../../../scripts/processes.js';
 import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
 const startSandbox = sandboxPerTest();
 
-/** The hub's heartbeat deadline in this test (Hannibal's is 120 s): the dead worker's job times out quickly. */
+/** The hub's heartbeat deadline in this test (Hannibal's is 120 s): the dead worker's job times out soon. */
 const HEARTBEAT_DEADLINE_SECONDS = 4;
 
 /** One rc call to the worker's current rclone, with the credentials from its environment. */
@@ -39,7 +40,10 @@ describe('the worker SIGKILLed during an upload', () => {
     // rclone itself is throttled (not the server, whose slow reading would only pile the bytes
     // up in loopback socket buffers): what the server has received is what rclone has sent.
     const files = await makeTree(source, 3, 600_000, 1);
-    const rule = sandbox.addRule('to nextcloud', { storage: laptop, path: source }, { storage: nextcloud, path: 'backup' });
+    // The hub plans the rule's next job `minRetryTime` after a timed-out one (Hannibal's default: 15 min).
+    const rule = sandbox.addRule('to nextcloud', { storage: laptop, path: source }, { storage: nextcloud, path: 'backup' }, RuleOperation.Copy, {
+      minRetryTime: '00:00:01',
+    });
     const stateDir = join(sandbox.dir, 'state-a');
 
     const first = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1' });
@@ -66,20 +70,20 @@ describe('the worker SIGKILLed during an upload', () => {
     expect(sandbox.webdav.files('erin').size).toBe(0);
     expect(terminalReports(sandbox, job.id)).toEqual([]);
 
-    // A new worker on the same state directory. The hub times the dead worker's job out (lazily,
-    // at an acquisition after the deadline, as Hannibal does); its rule runs again as a new job.
-    const lastHeartbeat = Math.max(...sandbox.hub.reports.filter((r) => r.jobId === job.id).map((r) => r.at));
-    const second = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1' });
+    // A new worker on the same state directory. The hub times the dead worker's job out lazily,
+    // at an acquisition after the deadline (the worker's safety poll), and its scheduler then
+    // creates the rule's next job, as Hannibal does.
+    const second = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1', WORKER_ACQUIRE_POLL_SECONDS: '5' });
     await second.waitForLog((r) => r.component === 'machine' && r.to === 'Running');
     rcPasswords.push(rcPasswordOf(second.rclonePid()) ?? '');
     // The pidfile named a dead process: nothing was left to terminate.
     expect(logsOf(second, 'terminating an rclone left behind by a previous run')).toEqual([]);
-    const wait = lastHeartbeat + HEARTBEAT_DEADLINE_SECONDS * 1000 + 500 - Date.now();
-    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-    const rerun = sandbox.hub.createJob(rule.id);
+    await expect.poll(() => sandbox.hub.jobs().filter((j) => j.fromRuleId === rule.id).length, { timeout: 60_000, interval: 100 }).toBe(2);
+    const rerun = sandbox.hub.jobs().find((j) => j.fromRuleId === rule.id && j.id !== job.id)!;
 
     const reports = await waitForTerminalReport(sandbox, rerun.id, 120_000);
     expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess, owner: 'worker-a' })]);
+    expect(sandbox.hub.timeouts.map((t) => t.jobId)).toEqual([job.id]);
     expect(sandbox.hub.job(job.id)?.state).toBe(JobState.DoneFailure);
     expect(terminalReports(sandbox, job.id)).toEqual([]);
     expect(sandbox.hub.acquisitions.filter((a) => a.jobId === rerun.id)).toHaveLength(1);

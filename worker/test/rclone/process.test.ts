@@ -242,7 +242,8 @@ describe('RcloneProcess leftovers', () => {
     await writeFile(configPath, '', { mode: 0o600 });
     const orphanPort = await freeLoopbackPort();
     const orphan = spawnStray(RCLONE_PATH, ['rcd', '--rc-addr', `127.0.0.1:${orphanPort}`, '--config', configPath, '--rc-no-auth']);
-    await vi.waitFor(() => new RcClient({ baseUrl: `http://127.0.0.1:${orphanPort}`, user: '', password: '' }).noop());
+    // rclone takes 0.1 s to answer when the machine is idle, seconds when it is not.
+    await vi.waitFor(() => new RcClient({ baseUrl: `http://127.0.0.1:${orphanPort}`, user: '', password: '' }).noop(), { timeout: 15_000, interval: 50 });
     await writeFile(join(stateDir, 'rclone.pid'), `${orphan.pid}\n`);
     const { logger, records } = captureLogger();
 
