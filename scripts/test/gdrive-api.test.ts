@@ -8,10 +8,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../worker/src/log/fingerprint.js';
-import { GdriveStandin, type GdriveStandinOptions, type TokenUse } from '../standins/gdrive/server.js';
-import { FOLDER, listUrl, multipartBody, PARTIAL_FIELDS, TokenTable, type DriveFileJson, type FileListJson } from './gdrive-support.js';
+import { DEFAULT_DRIVE_CLIENT, GdriveStandin, type GdriveStandinOptions } from '../standins/gdrive/server.js';
+import { FOLDER, listUrl, multipartBody, PARTIAL_FIELDS, type DriveFileJson, type FileListJson } from './gdrive-support.js';
 
-const RCLONE_UA = 'rclone/v1.60.1-DEV';
+/** What Debian's rclone 1.60.1 sends as User-Agent. */
+const RCLONE_UA = 'rclone/';
 
 let standin: GdriveStandin | undefined;
 
@@ -20,11 +21,10 @@ afterEach(async () => {
   standin = undefined;
 });
 
-async function start(options: Partial<GdriveStandinOptions> = {}): Promise<{ server: GdriveStandin; tokens: TokenTable; token: string; auth: Record<string, string> }> {
-  const tokens = new TokenTable();
-  standin = await GdriveStandin.start({ tokens, ...options });
-  const token = tokens.issue();
-  return { server: standin, tokens, token, auth: { authorization: `Bearer ${token}`, 'user-agent': RCLONE_UA } };
+async function start(options: GdriveStandinOptions = {}): Promise<{ server: GdriveStandin; token: string; auth: Record<string, string> }> {
+  standin = await GdriveStandin.start(options);
+  const token = standin.issueGrant().accessToken;
+  return { server: standin, token, auth: { authorization: `Bearer ${token}`, 'user-agent': RCLONE_UA } };
 }
 
 async function json<T>(response: Response): Promise<T> {
@@ -68,9 +68,9 @@ function md5(data: Buffer): string {
 
 describe('Drive API stand-in', () => {
   it('answers 401 UNAUTHENTICATED to a missing, unknown, expired or revoked token, counted by call, user agent and token', async () => {
-    const uses: TokenUse[] = [];
-    const { server, tokens, token, auth } = await start({ onTokenUse: (use) => uses.push(use) });
+    const { server, token, auth } = await start();
     const rootUrl = filesUrl(server, '/root', { fields: 'id' });
+    const as = (accessToken: string, userAgent = RCLONE_UA) => ({ headers: { authorization: `Bearer ${accessToken}`, 'user-agent': userAgent } });
 
     const missing = await fetch(rootUrl, { headers: { 'user-agent': RCLONE_UA } });
     expect(missing.status).toBe(401);
@@ -84,14 +84,16 @@ describe('Drive API stand-in', () => {
         status: 'UNAUTHENTICATED',
       },
     });
-    expect((await fetch(rootUrl, { headers: { authorization: 'Bearer ya29.made-up', 'user-agent': RCLONE_UA } })).status).toBe(401);
-    const revoked = tokens.issue();
-    tokens.revoke(revoked);
-    expect((await fetch(listUrl(server.url, 'root'), { headers: { authorization: `Bearer ${revoked}`, 'user-agent': 'curl/8' } })).status).toBe(401);
-    const shortLived = tokens.issue(300);
-    expect((await fetch(rootUrl, { headers: { authorization: `Bearer ${shortLived}`, 'user-agent': RCLONE_UA } })).status).toBe(200);
+    expect((await fetch(rootUrl, as('ya29.made-up'))).status).toBe(401);
+    // Revoking a grant (as Google does on re-authorisation) kills its access tokens too.
+    const revoked = server.issueGrant();
+    server.oauth.revokeGrant(revoked.grantId);
+    expect((await fetch(listUrl(server.url, 'root'), as(revoked.accessToken, 'curl/8'))).status).toBe(401);
+    server.oauth.setTokenLifetime(0.3);
+    const shortLived = server.issueGrant().accessToken;
+    expect((await fetch(rootUrl, as(shortLived))).status).toBe(200);
     await new Promise((resolve) => setTimeout(resolve, 350));
-    expect((await fetch(rootUrl, { headers: { authorization: `Bearer ${shortLived}`, 'user-agent': RCLONE_UA } })).status).toBe(401);
+    expect((await fetch(rootUrl, as(shortLived))).status).toBe(401);
     expect((await fetch(rootUrl, { headers: auth })).status).toBe(200);
 
     expect(server.stats.apiRequests).toBe(6);
@@ -103,18 +105,42 @@ describe('Drive API stand-in', () => {
       ]),
     );
     expect(server.tokenUse(shortLived)).toMatchObject({ requests: 2, unauthorized: 1 });
-    expect(server.tokenUse(revoked)).toMatchObject({ requests: 1, unauthorized: 1 });
+    expect(server.tokenUse(revoked.accessToken)).toMatchObject({ requests: 1, unauthorized: 1 });
     expect(server.stats.requestsByAccessToken.get(fingerprint(undefined))).toMatchObject({ requests: 1, unauthorized: 1 });
     expect(server.tokenUse(token)).toMatchObject({ requests: 1, unauthorized: 0 });
-    expect(uses.map((use) => [use.call, use.state])).toEqual([
-      ['files.get', 'unknown'],
-      ['files.get', 'unknown'],
-      ['files.list', 'revoked'],
-      ['files.get', 'valid'],
-      ['files.get', 'expired'],
-      ['files.get', 'valid'],
+    expect(server.stats.requestLog.map((record) => [record.call, record.tokenState, record.status])).toEqual([
+      ['files.get', 'missing', 401],
+      ['files.get', 'unknown', 401],
+      ['files.list', 'revoked', 401],
+      ['files.get', 'valid', 200],
+      ['files.get', 'expired', 401],
+      ['files.get', 'valid', 200],
     ]);
-    expect(server.stats.requestLog.map((record) => record.status)).toEqual([401, 401, 401, 200, 401, 200]);
+    // The shared OAuth counted the same requests.
+    expect(server.oauth.stats).toMatchObject({ apiRequests: 6, unauthorized: 4, tokenRequests: 0 });
+    expect(server.oauth.stats.unauthorizedByCall).toEqual(new Map([['files.get', 3], ['files.list', 1]]));
+  });
+
+  it('serves Google’s token endpoint: a refresh keeps the refresh token; a revoked grant is invalid_grant', async () => {
+    const { server } = await start({ tokenLifetimeSeconds: 120 });
+    const grant = server.issueGrant();
+    const refresh = () =>
+      fetch(server.tokenUrl, {
+        method: 'POST',
+        headers: { 'user-agent': 'rclone-sync-worker' },
+        body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: grant.refreshToken, client_id: DEFAULT_DRIVE_CLIENT.clientId, client_secret: DEFAULT_DRIVE_CLIENT.clientSecret }),
+      });
+    const refreshed = await refresh();
+    expect(refreshed.status).toBe(200);
+    const body = await json<Record<string, unknown>>(refreshed);
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 120 });
+    expect(body).not.toHaveProperty('refresh_token');
+    expect((await fetch(filesUrl(server, '/root', { fields: 'id' }), { headers: { authorization: `Bearer ${String(body.access_token)}` } })).status).toBe(200);
+    server.oauth.revokeGrant(grant.grantId);
+    const refused = await refresh();
+    expect(refused.status).toBe(400);
+    expect(await refused.json()).toMatchObject({ error: 'invalid_grant' });
+    expect(server.oauth.stats).toMatchObject({ tokenRequests: 2, tokenSuccesses: 1, tokenRequestsByRclone: 0 });
   });
 
   it('finds the root, looks folders up by name and lists them as rclone does; `=` on names ignores case; trash hides whole subtrees', async () => {

@@ -10,12 +10,9 @@ import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import { freeLoopbackPort } from '../../worker/src/rclone/free-port.js';
 import { RcClient } from '../../worker/src/rclone/rc-client.js';
-import { GdriveStandin, DRIVE_API_HOST, type GdriveStandinOptions } from '../standins/gdrive/server.js';
+import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, type GdriveStandinOptions } from '../standins/gdrive/server.js';
 import { TlsProxy } from '../standins/tls-proxy/proxy.js';
 import { RCLONE, RcloneSandbox, rcloneToken, type RcloneResult } from './gcs-rclone-support.js';
-import { TokenTable } from './gdrive-support.js';
-
-export const DRIVE_CLIENT_ID = 'gdrive-standin-client.apps.googleusercontent.com';
 
 /** Small enough that a test file of a few MiB goes resumable in several chunks (rclone's minimum is 256 KiB). */
 export const SMALL_CHUNKS = ['--drive-upload-cutoff', '1M', '--drive-chunk-size', '1M'];
@@ -27,35 +24,53 @@ export interface IssuedToken {
   expiresAt: Date;
 }
 
+/** The User-Agent the worker sends to token endpoints. */
+const WORKER_USER_AGENT = 'rclone-sync-worker';
+
 /** The stand-in behind the TLS proxy, and an rclone sandbox wired to both. */
 export class DriveRig {
   private constructor(
     readonly drive: GdriveStandin,
-    readonly tokens: TokenTable,
     readonly proxy: TlsProxy,
     readonly sandbox: RcloneSandbox,
   ) {}
 
-  static async start(options: Omit<GdriveStandinOptions, 'tokens'> = {}): Promise<DriveRig> {
-    const tokens = new TokenTable();
-    const drive = await GdriveStandin.start({ tokens, ...options });
+  static async start(options: GdriveStandinOptions = {}): Promise<DriveRig> {
+    const drive = await GdriveStandin.start(options);
     const proxy = await TlsProxy.start({ routes: { [DRIVE_API_HOST]: drive.url } });
-    return new DriveRig(drive, tokens, proxy, await RcloneSandbox.create());
+    return new DriveRig(drive, proxy, await RcloneSandbox.create());
   }
 
-  /** A new access token (as a grant or a refresh yields it). */
-  issueToken(lifetimeMs = 3_600_000): IssuedToken {
-    const accessToken = this.tokens.issue(lifetimeMs);
-    return { accessToken, expiresAt: new Date(Date.now() + lifetimeMs) };
+  /**
+   * A new access token from the stand-in's token endpoint, as the worker gets one: a refresh
+   * with the grant's refresh token (Google keeps the refresh token: none comes back).
+   */
+  async refresh(refreshToken: string): Promise<IssuedToken> {
+    const response = await fetch(this.drive.tokenUrl, {
+      method: 'POST',
+      headers: { 'user-agent': WORKER_USER_AGENT },
+      body: new URLSearchParams({
+        grant_type: 'refresh_token',
+        refresh_token: refreshToken,
+        client_id: DEFAULT_DRIVE_CLIENT.clientId,
+        client_secret: DEFAULT_DRIVE_CLIENT.clientSecret,
+      }),
+    });
+    const body = (await response.json()) as { access_token?: string; expires_in?: number };
+    if (!response.ok || body.access_token === undefined || body.expires_in === undefined) throw new Error(`token refresh failed: HTTP ${response.status}`);
+    return { accessToken: body.access_token, expiresAt: new Date(Date.now() + body.expires_in * 1000) };
   }
 
-  /** The parameters of a drive remote as the worker builds them: an access token only. */
+  /**
+   * The parameters of a drive remote as the worker builds them: an access token only (no
+   * refresh token, so rclone can never refresh by itself), the client id and the token URL.
+   */
   remoteParameters(token: IssuedToken): Record<string, string> {
     return {
       type: 'drive',
       scope: 'drive',
-      client_id: DRIVE_CLIENT_ID,
-      token_url: `http://127.0.0.1:9/token`,
+      client_id: DEFAULT_DRIVE_CLIENT.clientId,
+      token_url: this.drive.tokenUrl,
       token: JSON.stringify(rcloneToken(token.accessToken, token.expiresAt)),
     };
   }

@@ -55,7 +55,7 @@ interface LsjsonEntry {
 
 describe('rclone drive backend against the stand-in', () => {
   it('copies (multipart and chunked resumable), checks, syncs a change and a deletion, lists and copies back byte for byte', async () => {
-    const token = rig.issueToken();
+    const token = rig.drive.issueGrant();
     await rig.sandbox.writeRemotes({ gd: rig.remoteParameters(token) });
     const big = randomBytes(3 * MiB + 123);
     const local = new Map<string, Buffer>([
@@ -122,16 +122,19 @@ describe('rclone drive backend against the stand-in', () => {
     expect(stats.requestsByAccessToken).toEqual(new Map([[fingerprint(token.accessToken), expect.objectContaining({ requests: stats.apiRequests, unauthorized: 0 })]]));
     expect(new Set(stats.requestLog.map((record) => record.userAgent))).toEqual(new Set([RCLONE_UA]));
     expect(rig.proxy.stats.refused).toEqual(new Map());
+    expect(rig.drive.oauth.stats.tokenRequests).toBe(0);
   });
 
-  it('answers Google’s 401 once the access token is revoked; rclone reports UNAUTHENTICATED/authError and stops', async () => {
-    const token = rig.issueToken();
+  it('answers Google’s 401 once the grant is revoked; rclone reports UNAUTHENTICATED/authError and stops', async () => {
+    const grant = rig.drive.issueGrant();
+    const token = await rig.refresh(grant.refreshToken);
     await rig.sandbox.writeRemotes({ gd: rig.remoteParameters(token) });
     rig.drive.putFile('dir1/a.bin', Buffer.from('alpha'));
     expect((await rig.rclone(['lsjson', 'gd:dir1'])).exitCode).toBe(0);
     expect(rig.drive.stats.unauthorized).toBe(0);
 
-    rig.tokens.revoke(token.accessToken);
+    // Google's revocation on re-authorisation: the refresh token and every access token of the grant.
+    rig.drive.oauth.revokeGrant(grant.grantId);
     const listing = await rig.rclone(['lsjson', 'gd:dir1']);
     expect(listing.exitCode).not.toBe(0);
     expect(listing.stderr).toContain("couldn't find root directory ID: googleapi: Error 401: Request had invalid authentication credentials.");
@@ -139,5 +142,7 @@ describe('rclone drive backend against the stand-in', () => {
     // rclone does not retry a 401: one refused root lookup, nothing after it.
     expect(rig.drive.stats.unauthorizedByCall).toEqual(new Map([[`files.get ${RCLONE_UA}`, 1]]));
     expect(rig.drive.tokenUse(token.accessToken)).toMatchObject({ unauthorized: 1 });
+    await expect(rig.refresh(grant.refreshToken)).rejects.toThrow('HTTP 400');
+    expect(rig.drive.oauth.stats.tokenRequestsByRclone).toBe(0);
   });
 });

@@ -1,33 +1,8 @@
 /**
- * Helpers for tests of the Drive stand-in at the HTTP level: an access-token table standing in
- * for the provider OAuth authority (the stand-in only sees the narrow `AccessTokenCheck`), and
- * requests shaped exactly as rclone 1.60.1 sends them (rclone-providers-lab.md, Q2 Drive).
+ * Helpers for tests of the Drive stand-in at the HTTP level: requests shaped exactly as rclone
+ * 1.60.1 sends them (rclone-providers-lab.md, Q2 Google Drive).
  */
 import { randomBytes } from 'node:crypto';
-import type { AccessTokenCheck, AccessTokenState } from '../standins/gdrive/server.js';
-
-/** Access tokens with a strict expiry, revocable: a fake of the authority for API tests. */
-export class TokenTable implements AccessTokenCheck {
-  readonly #tokens = new Map<string, { expiresAt: number; revoked: boolean }>();
-
-  issue(lifetimeMs = 3_600_000): string {
-    const token = `ya29.${randomBytes(18).toString('base64url')}`;
-    this.#tokens.set(token, { expiresAt: Date.now() + lifetimeMs, revoked: false });
-    return token;
-  }
-
-  revoke(token: string): void {
-    const entry = this.#tokens.get(token);
-    if (entry) entry.revoked = true;
-  }
-
-  checkAccessToken(token: string | undefined): AccessTokenState {
-    const entry = token === undefined ? undefined : this.#tokens.get(token);
-    if (!entry) return 'unknown';
-    if (entry.revoked) return 'revoked';
-    return Date.now() < entry.expiresAt ? 'valid' : 'expired';
-  }
-}
 
 export const FOLDER = 'application/vnd.google-apps.folder';
 const SHORTCUT = 'application/vnd.google-apps.shortcut';

@@ -1,24 +1,14 @@
 /**
- * What the Drive API needs from an OAuth authority, and no more: whether a bearer token is
- * good right now. The authority (tokens, grants, revocation, the token endpoint on
- * oauth2.googleapis.com) lives outside the API server, shared by every provider stand-in.
+ * What the Drive API needs from the OAuth side, and no more: a bearer check that counts the
+ * request and says whether its token is good right now. The shared provider OAuth
+ * (`../oauth/provider-oauth.ts`) is one; tests of the API can pass any other.
  */
+import type { IncomingMessage } from 'node:http';
+import type { AccessTokenState } from '../oauth/authority.js';
 
-export type AccessTokenState = 'valid' | 'expired' | 'revoked' | 'unknown';
+export type { AccessTokenState } from '../oauth/authority.js';
 
-export interface AccessTokenCheck {
-  /** The state of the token a request presented (undefined = no bearer token at all). */
-  checkAccessToken(accessToken: string | undefined): AccessTokenState;
+export interface BearerCheck {
+  /** Counts the API request (`call` names it in the 401 counters) and checks its bearer token, without answering. */
+  check(req: IncomingMessage, call: string): AccessTokenState;
 }
-
-/** One API request as the authority's counters see it, once its token was checked. */
-export interface TokenUse {
-  accessToken: string | undefined;
-  state: AccessTokenState;
-  /** The Drive method, e.g. `files.list`, `upload.resumableChunk`. */
-  call: string;
-  userAgent: string;
-}
-
-/** Called for every API request after the token check (e.g. the shared authority's per-token counters). */
-export type TokenUseHook = (use: TokenUse) => void;

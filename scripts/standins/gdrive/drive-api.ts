@@ -23,8 +23,9 @@ import { fingerprint } from '../../../worker/src/log/fingerprint.js';
 import { parseRange } from '../gcs/downloads.js';
 import type { BandwidthPacer } from '../gcs/throttle.js';
 import { bearerToken, delay, readBody, sendJson } from '../http-util.js';
-import type { AccessTokenCheck, TokenUseHook } from './access.js';
-import { DriveError, driveErrors, sendDriveError, sendUnauthenticated } from './drive-errors.js';
+import { googleUnauthorized } from '../oauth/unauthorized.js';
+import type { BearerCheck } from './access.js';
+import { DriveError, driveErrors, sendDriveError } from './drive-errors.js';
 import { FOLDER_MIME_TYPE, DEFAULT_MIME_TYPE, type DriveFile, type DriveStore } from './drive-store.js';
 import type { FaultPlan } from './faults.js';
 import { applyFields, parseFields, type FieldMask } from './fields.js';
@@ -72,8 +73,7 @@ const KNOWN_PARAMETERS = new Set([
 ]);
 
 export interface DriveApiOptions {
-  tokens: AccessTokenCheck;
-  onTokenUse: TokenUseHook | undefined;
+  bearer: BearerCheck;
   owner: DriveUser;
   /** Delay before each request is handled (a simulated network round trip). */
   requestLatencyMs: number;
@@ -144,18 +144,17 @@ export class DriveApi {
     const routed = route(method, url);
     const call = routed?.call ?? 'unknown';
     const accessToken = bearerToken(req);
-    const state = this.options.tokens.checkAccessToken(accessToken);
+    const state = this.options.bearer.check(req, call);
     const userAgent = req.headers['user-agent'] ?? '';
     const request: ApiRequest = { req, res, url, call, fileId: routed?.fileId };
     this.#account(request, method, accessToken, state, userAgent);
-    this.options.onTokenUse?.({ accessToken, state, call, userAgent });
     if (this.options.requestLatencyMs > 0) await delay(this.options.requestLatencyMs);
     try {
       if (state !== 'valid') {
         this.stats.unauthorized++;
         increment(this.stats.unauthorizedByCall, `${call} ${userAgent}`);
         req.resume();
-        sendUnauthenticated(res);
+        googleUnauthorized(res, state);
         return;
       }
       if (!routed) throw new DriveError(404, 'notFound', `The Drive stand-in has no route for ${method} ${url.pathname}.`);

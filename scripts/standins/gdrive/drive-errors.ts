@@ -2,6 +2,7 @@
  * Error answers in the JSON shape the Drive v3 API uses, which the Go `googleapi` client that
  * rclone uses turns into `googleapi: Error <code>: <message>, <reason>`; rclone decides on the
  * `reason` whether to retry (`rateLimitExceeded`, `userRateLimitExceeded`, 5xx) or give up.
+ * (The 401 for a bad token is the shared provider OAuth's `googleUnauthorized`.)
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson } from '../http-util.js';
@@ -41,27 +42,6 @@ export function sendDriveError(res: ServerResponse, error: DriveError, headers: 
       },
     },
     headers,
-  );
-}
-
-/**
- * The answer to a request whose access token is missing, unknown, expired or revoked, exactly
- * as www.googleapis.com sends it (rclone-providers-lab.md, Q2 Google Drive).
- */
-export function sendUnauthenticated(res: ServerResponse): void {
-  sendJson(
-    res,
-    401,
-    {
-      error: {
-        code: 401,
-        message:
-          'Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.',
-        errors: [{ message: 'Invalid Credentials', domain: 'global', reason: 'authError', location: 'Authorization', locationType: 'header' }],
-        status: 'UNAUTHENTICATED',
-      },
-    },
-    { 'www-authenticate': 'Bearer realm="https://accounts.google.com/", error="invalid_token"' },
   );
 }
 

@@ -5,7 +5,7 @@
  * `bytesReceived(path) === size` with one session.
  */
 import type { ThrottleStats } from '../gcs/throttle.js';
-import type { AccessTokenState } from './access.js';
+import type { AccessTokenState } from '../oauth/authority.js';
 
 /** Drive API methods by Google's names, plus the upload protocol steps. */
 export type DriveCall =
