@@ -415,7 +415,7 @@ describe('Drive API stand-in', () => {
     expect(server.files()).toEqual(new Map());
   });
 
-  it('injects rate-limit and backend errors into the matching calls only, as many times as planned', async () => {
+  it('injects rate-limit and backend errors and cut connections into the matching calls only, as many times as planned', async () => {
     const { server, auth } = await start();
     server.injectFault({ kind: 'rateLimit', calls: ['files.list'], times: 2 });
     server.injectFault({ kind: 'backendError', calls: ['files.get'] });
@@ -439,6 +439,12 @@ describe('Drive API stand-in', () => {
     server.injectFault({ kind: 'rateLimit' });
     expect((await fetch(listUrl(server.url, 'root'))).status).toBe(401);
     expect((await list()).status).toBe(403);
+
+    server.injectFault({ kind: 'reset', calls: ['upload.multipart'] });
+    await expect(multipartUpload(server, auth, { name: 'cut.bin' }, randomBytes(100_000))).rejects.toThrow();
+    expect((await multipartUpload(server, auth, { name: 'cut.bin' }, Buffer.from('whole'))).status).toBe(200);
+    expect(server.files()).toEqual(new Map([['cut.bin', Buffer.from('whole')]]));
+    expect(server.stats.faultsInjected).toBe(5);
   });
 
   it('holds all concurrent uploads to one shared byte rate', async () => {

@@ -125,6 +125,31 @@ describe('rclone drive backend against the stand-in', () => {
     expect(rig.drive.oauth.stats.tokenRequests).toBe(0);
   });
 
+  it('rides out rate limits and a chunk whose answer is lost: the chunk is re-sent in the same session, every file stored once', async () => {
+    const token = rig.drive.issueGrant();
+    await rig.sandbox.writeRemotes({ gd: rig.remoteParameters(token) });
+    const local = new Map([
+      ['a.bin', randomBytes(300 * KiB)],
+      ['big.bin', randomBytes(3 * MiB)],
+    ]);
+    const source = join(rig.sandbox.dir, 'source');
+    await writeTree(source, local);
+    rig.drive.injectFault({ kind: 'rateLimit', calls: ['files.list'], times: 2 });
+    rig.drive.injectFault({ kind: 'reset', calls: ['upload.resumableChunk'] });
+
+    const copy = await rig.rclone(['copy', source, 'gd:backup', ...SMALL_CHUNKS]);
+    expect(copy.exitCode).toBe(0);
+    expect(digests(rig.drive.files('backup'))).toEqual(digests(local));
+    const { stats } = rig.drive;
+    expect(stats.faultsInjected).toBe(3);
+    expect(stats.requestLog.filter((record) => record.call === 'files.list').map((record) => record.status).slice(0, 3)).toEqual([403, 403, 200]);
+    // Three 1 MiB chunks; the first one's answer was lost (the proxy said 502), so it was sent again.
+    expect(stats.requestLog.filter((record) => record.call === 'upload.resumableChunk').map((record) => record.status)).toEqual([0, 308, 308, 200]);
+    expect(stats.uploadSessions.get('backup/big.bin')).toBe(1);
+    expect(stats.bytesReceived.get('backup/big.bin')).toBe(3 * MiB);
+    expect(stats.unauthorized).toBe(0);
+  });
+
   it('answers Google’s 401 once the grant is revoked; rclone reports UNAUTHENTICATED/authError and stops', async () => {
     const grant = rig.drive.issueGrant();
     const token = await rig.refresh(grant.refreshToken);

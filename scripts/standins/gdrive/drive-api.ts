@@ -160,10 +160,14 @@ export class DriveApi {
       if (!routed) throw new DriveError(404, 'notFound', `The Drive stand-in has no route for ${method} ${url.pathname}.`);
       checkParameters(url, call);
       const fault = this.faults.take(call);
-      if (fault) {
-        this.stats.faultsInjected++;
-        throw fault;
+      if (fault) this.stats.faultsInjected++;
+      if (fault === 'reset') {
+        // The whole request arrives, the answer never leaves: the worst instant for a chunk.
+        req.resume();
+        req.once('end', () => req.socket.destroy());
+        return;
       }
+      if (fault) throw fault;
       await this.#dispatch(request);
     } catch (err) {
       if (!(err instanceof DriveError) || res.headersSent) throw err;
@@ -175,33 +179,33 @@ export class DriveApi {
   #dispatch(request: ApiRequest): Promise<void> {
     switch (request.call) {
       case 'about.get':
-        return this.about(request);
+        return this.#about(request);
       case 'files.list':
-        return this.list(request);
+        return this.#list(request);
       case 'files.get':
-        return this.get(request);
+        return this.#get(request);
       case 'files.download':
-        return this.download(request);
+        return this.#download(request);
       case 'files.create':
-        return this.create(request);
+        return this.#create(request);
       case 'files.update':
-        return this.update(request);
+        return this.#update(request);
       case 'files.copy':
-        return this.copy(request);
+        return this.#copy(request);
       case 'files.delete':
-        return this.delete(request);
+        return this.#delete(request);
       case 'files.emptyTrash':
-        return this.emptyTrash(request);
+        return this.#emptyTrash(request);
       case 'upload.multipart':
       case 'upload.media':
       case 'upload.resumableStart':
       case 'upload.resumableChunk':
-      case 'unknown':
-        return this.upload(request);
+      case 'unknown': // only the upload routes classify a request as `unknown` (no or another uploadType)
+        return this.#upload(request);
     }
   }
 
-  async about(request: ApiRequest): Promise<void> {
+  async #about(request: ApiRequest): Promise<void> {
     const fields = request.url.searchParams.get('fields');
     if (fields === null) throw driveErrors.invalidParameter('fields', "The 'fields' parameter is required for this method.");
     const mask = parseFields(fields, ABOUT_SCHEMA);
@@ -224,7 +228,7 @@ export class DriveApi {
     sendJson(request.res, 200, applyFields(about, mask));
   }
 
-  async list(request: ApiRequest): Promise<void> {
+  async #list(request: ApiRequest): Promise<void> {
     const { url, res } = request;
     const mask = fileListMask(url);
     const q = url.searchParams.get('q');
@@ -239,12 +243,12 @@ export class DriveApi {
     sendJson(res, 200, applyFields(body, mask));
   }
 
-  async get(request: ApiRequest): Promise<void> {
+  async #get(request: ApiRequest): Promise<void> {
     const mask = fileMask(request.url);
     sendJson(request.res, 200, this.#resource(this.store.get(fileIdOf(request)), mask));
   }
 
-  async download(request: ApiRequest): Promise<void> {
+  async #download(request: ApiRequest): Promise<void> {
     const { req, res } = request;
     const file = this.store.get(fileIdOf(request));
     if (!file.content) throw driveErrors.notDownloadable();
@@ -268,7 +272,7 @@ export class DriveApi {
     res.end(body);
   }
 
-  async create(request: ApiRequest): Promise<void> {
+  async #create(request: ApiRequest): Promise<void> {
     const mask = fileMask(request.url);
     const metadata = parseFileMetadata(await readBody(request.req, MAX_METADATA_BYTES), WRITABLE.create);
     const mimeType = metadata.mimeType ?? DEFAULT_MIME_TYPE;
@@ -284,7 +288,7 @@ export class DriveApi {
     sendJson(request.res, 200, this.#resource(file, mask));
   }
 
-  async update(request: ApiRequest): Promise<void> {
+  async #update(request: ApiRequest): Promise<void> {
     const { url } = request;
     const mask = fileMask(url);
     const metadata = parseFileMetadata(await readBody(request.req, MAX_METADATA_BYTES), WRITABLE.update);
@@ -296,24 +300,24 @@ export class DriveApi {
     sendJson(request.res, 200, this.#resource(file, mask));
   }
 
-  async copy(request: ApiRequest): Promise<void> {
+  async #copy(request: ApiRequest): Promise<void> {
     const mask = fileMask(request.url);
     const metadata = parseFileMetadata(await readBody(request.req, MAX_METADATA_BYTES), WRITABLE.copy);
     const file = this.store.copy(fileIdOf(request), metadata);
     sendJson(request.res, 200, this.#resource(file, mask));
   }
 
-  async delete(request: ApiRequest): Promise<void> {
+  async #delete(request: ApiRequest): Promise<void> {
     this.store.delete(fileIdOf(request));
     sendNoContent(request);
   }
 
-  async emptyTrash(request: ApiRequest): Promise<void> {
+  async #emptyTrash(request: ApiRequest): Promise<void> {
     this.store.emptyTrash();
     sendNoContent(request);
   }
 
-  async upload(request: ApiRequest): Promise<void> {
+  async #upload(request: ApiRequest): Promise<void> {
     const { req, url, fileId } = request;
     const uploadId = url.searchParams.get('upload_id');
     // A new file is POSTed, new content for a file PATCHed; chunks go to the session URL by POST or PUT.

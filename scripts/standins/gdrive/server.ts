@@ -186,7 +186,7 @@ export class GdriveStandin {
     this.#pacer.setBytesPerSecond(bytesPerSecond);
   }
 
-  /** Plans failures for the next matching requests (403 rate limit, 503 backend error). */
+  /** Plans failures for the next matching requests (403 rate limit, 503 backend error, cut connection). */
   injectFault(fault: DriveFault): void {
     this.#faults.add(fault);
   }

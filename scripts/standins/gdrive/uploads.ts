@@ -158,11 +158,14 @@ export class DriveUploads {
     if (session.total !== undefined && total !== undefined && total !== session.total) {
       throw driveErrors.badRequest(`Content-Range total ${total} differs from the declared length ${session.total}.`);
     }
+    // A chunk may repeat bytes already received (a retry after a lost answer): keep only the new ones.
     const fresh = data.subarray(session.received - first);
+    if (total !== undefined && session.received + fresh.length > total) {
+      throw driveErrors.badRequest(`Received ${session.received + fresh.length} bytes, more than the declared ${total}.`);
+    }
     session.chunks.push(fresh);
     session.received += fresh.length;
     session.total = total;
-    if (total !== undefined && session.received > total) throw driveErrors.badRequest(`Received ${session.received} bytes, more than the declared ${total}.`);
     if (total === undefined || session.received < total) {
       sendResumeIncomplete(req, res, session.received);
       return;
