@@ -14,7 +14,9 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
+import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, GOOGLE_TOKEN_HOST, type GdriveStandinOptions } from './standins/gdrive/server.js';
 import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
+import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
@@ -25,6 +27,8 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
+  /** Starts the Google Drive stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  gdrive?: GdriveStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
 }
@@ -54,6 +58,8 @@ export class Sandbox {
     readonly webdav: WebdavStandin,
     readonly dir: string,
     ownsDir: boolean,
+    /** Present when asked for (`SandboxOptions.gdrive`), with the proxy rclone reaches it through. */
+    readonly gdrive?: { standin: GdriveStandin; proxy: TlsProxy },
   ) {
     this.ownsDir = ownsDir;
     for (const user of hub.users()) this.passwords.add(user.password);
@@ -78,12 +84,13 @@ export class Sandbox {
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav] = await Promise.all([
+    const [hub, gcs, webdav, gdrive] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
+      options.gdrive ? startGdrive(options.gdrive) : undefined,
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -101,6 +108,23 @@ export class Sandbox {
       ...userIdOf(options),
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
+  addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
+    if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
+    const grant = this.gdrive.standin.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'googledrive',
+      uriSchema,
+      ...userIdOf(owner),
+      clientId: DEFAULT_DRIVE_CLIENT.clientId,
+      clientSecret: DEFAULT_DRIVE_CLIENT.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -149,7 +173,7 @@ export class Sandbox {
    */
   secrets(): string[] {
     const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
-    return [...this.passwords, ...users, ...this.gcs.issuedSecrets()];
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
@@ -168,6 +192,7 @@ export class Sandbox {
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl, ...this.gdrive.proxy.env() } : {}),
       ...overrides,
     };
   }
@@ -185,13 +210,18 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.gdrive?.proxy.close(), this.gdrive?.standin.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 
 function userIdOf(owner: OwnedBy): { userId?: string } {
   return owner.user === undefined ? {} : { userId: owner.user.id };
+}
+
+async function startGdrive(options: GdriveStandinOptions): Promise<{ standin: GdriveStandin; proxy: TlsProxy }> {
+  const standin = await GdriveStandin.start(options);
+  return { standin, proxy: await TlsProxy.start({ routes: { [DRIVE_API_HOST]: standin.url, [GOOGLE_TOKEN_HOST]: standin.url } }) };
 }
 
 export interface LogRecord {
