@@ -5,18 +5,21 @@
  */
 import { mkdir, access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { Settings } from './config/settings.js';
 import { OAUTH_TECHNOLOGIES } from './config/settings.js';
-import { ControlServer } from './control/server.js';
-import { errorMessage } from './errors.js';
+import { ControlServer, type ControlListen } from './control/server.js';
+import { ControlToken } from './control/token.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
 import { TenantGuard } from './hub/tenancy.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
+import { observeHub, type ObservedHub } from './metrics/hub.js';
+import { WorkerMetrics } from './metrics/registry.js';
+import { findExecutable } from './rclone/executable.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
@@ -25,7 +28,7 @@ import { graphDriveLookup } from './storage/onedrive-drive.js';
 import { RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
-import { stateName, transitionLogger } from './supervisor/transition-log.js';
+import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
 
@@ -36,8 +39,11 @@ export interface WorkerOptions {
 }
 
 export class Worker {
-  /** The hub as every service sees it: only this worker's user's storages and jobs. */
-  readonly hub: TenantGuard;
+  readonly metrics: WorkerMetrics;
+  /** Which storages and jobs are this worker's user's; the hub's rows enter the worker through it. */
+  readonly tenancy: TenantGuard;
+  /** The hub as every service sees it: through the tenancy guard, every call observed. */
+  readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
@@ -47,6 +53,8 @@ export class Worker {
   readonly events: HubEvents;
   readonly actor: WorkerActor;
   private rclone: RcloneProcess | undefined;
+  /** The first rclone, started with the worker rather than after the hub login (see start()). */
+  private earlyRclone: Promise<RcloneProcess> | undefined;
   private specs: RemoteSpec[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private control: ControlServer | undefined;
@@ -57,7 +65,28 @@ export class Worker {
     const { settings, logger } = options;
     this.log = logger.child({ component: 'worker' });
 
-    this.hub = new TenantGuard(new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }), logger);
+    const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING);
+    // Scrape-time sources read the services built below; nothing is scraped before start().
+    this.metrics = new WorkerMetrics({
+      machineStates: Object.keys(machine.root.states),
+      sources: {
+        jobs: () => this.jobs.describe(),
+        pendingReports: () => this.outbox.pending().length,
+        breakers: () =>
+          this.catalog
+            .all()
+            .filter((s) => this.tokens.isTracked(s.id))
+            .map((s) => ({ storage: s.uriSchema, technology: s.technology, open: this.tokens.reauthReason(s.id) !== undefined })),
+        rcloneUp: () => this.rclone?.isRunning() ?? false,
+        signalrConnected: () => this.events.connected,
+      },
+    });
+
+    this.tenancy = new TenantGuard(
+      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }),
+      logger,
+    );
+    this.hub = observeHub(this.tenancy, this.metrics.hub);
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
@@ -87,7 +116,8 @@ export class Worker {
       catalog: this.catalog,
       remotes: this.remotes,
       tokens: this.tokens,
-      tenancy: this.hub,
+      tenancy: this.tenancy,
+      recorder: this.metrics.jobs,
       reloadStorages: () => this.reloadStorages(),
       acquire: { username: settings.hub.username, capabilities: 'rclone', owner: settings.worker.ownerId, networks: settings.worker.networks },
       settings: {
@@ -102,11 +132,12 @@ export class Worker {
       logger,
     });
     this.tokens.addListener({
-      reauthRequired: (storageId) => {
-        this.jobs.grantDead(storageId);
-      },
       reauthorized: (storageId) => {
         this.jobs.credentialsReplaced(storageId);
+      },
+      reauthRequired: (storageId) => {
+        this.jobs.grantDead(storageId);
+        this.metrics.tokens.breakerOpened(this.catalog.byId(storageId)?.technology ?? 'unknown');
       },
     });
     this.reauth = new ReauthCoordinator({
@@ -124,8 +155,12 @@ export class Worker {
       signalrUrl: settings.hub.signalrUrl,
       logger,
       onEvent: (event) => {
+        if (event.type === 'JobUpdated') {
+          this.jobs.hubUpdated(event.jobId, event.state);
+          return;
+        }
+        this.metrics.hub.event(event.type);
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
-        else if (event.type === 'JobUpdated') this.jobs.hubUpdated(event.jobId, event.state);
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
       },
       // After a (re)connect we may have missed announcements: ask for work.
@@ -134,7 +169,7 @@ export class Worker {
       },
     });
 
-    const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING).provide({
+    const provided = machine.provide({
       actors: {
         checkConfig: fromPromise(() => this.checkConfig()),
         checkOnline: fromPromise(() => this.checkOnline()),
@@ -160,11 +195,22 @@ export class Worker {
           this.jobs.rcloneLost();
         },
         notifyFailure: (_, params: { step: string; error: string }) => {
+          this.metrics.machine.stepFailed(params.step);
           this.log.warn(params, `step ${params.step} failed; retrying with backoff`);
         },
       },
     });
-    this.actor = createActor(machine, { systemId: 'worker', inspect: transitionLogger(logger) });
+    const logTransition = transitionLogger(logger);
+    const countTransition = rootTransitions((transition) => {
+      this.metrics.machine.transitioned(transition);
+    });
+    this.actor = createActor(provided, {
+      systemId: 'worker',
+      inspect: (event) => {
+        logTransition(event);
+        countTransition(event);
+      },
+    });
     this.done = new Promise((resolve) => {
       this.actor.subscribe({
         complete: () => {
@@ -180,19 +226,42 @@ export class Worker {
 
   /** Starts the machine, the hub connection and the token sweep. */
   async start(): Promise<void> {
+    // rclone needs nothing from the hub, so its start (a Go binary: 0.1-0.8 s to answering)
+    // overlaps the hub login and the storage loading instead of following them; the machine's
+    // StartRCloneProcess step adopts it (startRclone).
+    this.earlyRclone = this.launchRclone();
+    this.earlyRclone.catch(() => undefined); // a failure is the StartRCloneProcess step's to handle
     await this.outbox.load();
     this.actor.start();
     this.events.start();
     this.sweepTimer = setInterval(() => {
       void this.tokens.sweep();
     }, this.options.settings.tokens.sweepIntervalSeconds * 1000);
-    const controlPort = this.options.settings.worker.controlPort;
-    if (controlPort !== undefined) {
+    await this.startControl();
+  }
+
+  /** The control endpoint, when configured; the worker runs on without it if it cannot start. */
+  private async startControl(): Promise<void> {
+    const { control, worker } = this.options.settings;
+    const listen: ControlListen | undefined =
+      control.socket !== undefined ? { socket: control.socket, mode: control.socketMode } : control.port !== undefined ? { port: control.port } : undefined;
+    if (!listen) return;
+    const { logger } = this.options;
+    try {
+      const token = await ControlToken.prepare({ file: control.tokenFile, stateDir: worker.stateDir, logger });
       this.control = await ControlServer.start(
         {
-          state: () => stateName(this.actor.getSnapshot().value),
-          hubConnected: () => this.events.connected,
-          jobs: () => this.jobs.describe(),
+          health: () => {
+            const snapshot = this.actor.getSnapshot();
+            return {
+              state: stateName(snapshot.value),
+              machineActive: snapshot.status === 'active',
+              rcloneUp: this.rclone?.isRunning() ?? false,
+              signalrConnected: this.events.connected,
+            };
+          },
+          status: () => ({ state: stateName(this.actor.getSnapshot().value), hubConnected: this.events.connected, jobs: this.jobs.describe() }),
+          metrics: () => this.metrics.render(),
           abort: (jobId) => this.jobs.abort(jobId),
           stop: () => {
             this.actor.send({ type: 'STOP' });
@@ -201,12 +270,10 @@ export class Worker {
             this.actor.send({ type: 'START' });
           },
         },
-        controlPort,
-        this.options.logger,
-      ).catch((err: unknown) => {
-        this.log.error({ port: controlPort, reason: errorMessage(err) }, 'control endpoint could not start; running without it');
-        return undefined;
-      });
+        { listen, token, logger },
+      );
+    } catch (err) {
+      this.log.error({ ...listen, reason: errorMessage(err) }, 'control endpoint could not start; running without it');
     }
   }
 
@@ -231,10 +298,13 @@ export class Worker {
     const { settings } = this.options;
     await mkdir(settings.worker.stateDir, { recursive: true, mode: 0o700 });
     await access(settings.worker.stateDir, constants.W_OK);
-    const { stdout } = await execa(settings.rclone.path, ['version'], { timeout: 15_000, stdin: 'ignore' });
+    // Found, not run: `rclone version` cost a process start (0.1–0.4 s) on every start; the
+    // version is logged once rclone answers (`rclone is ready`).
+    const rclone = await findExecutable(settings.rclone.path);
+    if (rclone === undefined) throw new ConfigError(`RCLONE_PATH ${settings.rclone.path}: no such executable file (install rclone, e.g. apt-get install rclone)`);
     this.log.info(
       {
-        rclone: stdout.split('\n')[0],
+        rclone,
         owner: settings.worker.ownerId,
         networks: settings.worker.networks,
         hub: settings.hub.url,
@@ -275,16 +345,24 @@ export class Worker {
     return { found: true };
   }
 
-  private async startRclone(): Promise<void> {
+  private launchRclone(): Promise<RcloneProcess> {
     const { settings } = this.options;
-    const rclone = await RcloneProcess.start({
+    return RcloneProcess.start({
       rclonePath: settings.rclone.path,
       stateDir: join(settings.worker.stateDir, 'rclone'),
       logger: this.options.logger,
+      rcObserver: this.metrics.rc,
       onLog: (line) => {
         this.onRcloneLog(line);
       },
     });
+  }
+
+  private async startRclone(): Promise<void> {
+    const early = this.earlyRclone;
+    this.earlyRclone = undefined;
+    let rclone = early ? await early.catch(() => undefined) : undefined;
+    if (!rclone?.isRunning()) rclone = await this.launchRclone();
     this.rclone = rclone;
     void rclone.exited.then((exit) => {
       if (!exit.expected && this.rclone === rclone) this.actor.send({ type: 'RCLONE.EXITED', code: exit.code, signal: exit.signal });
@@ -314,6 +392,9 @@ export class Worker {
   private async shutdown(reason: string): Promise<void> {
     const { settings } = this.options;
     this.log.info({ reason }, 'shutting down');
+    // Stopped before the machine adopted it: it is ours to stop all the same.
+    if (this.earlyRclone) this.rclone ??= await this.earlyRclone.catch(() => undefined);
+    this.earlyRclone = undefined;
     clearInterval(this.sweepTimer);
     await this.control?.close();
     this.reauth.stop();

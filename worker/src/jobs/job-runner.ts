@@ -24,6 +24,7 @@ import { StorageError, errorMessage } from '../errors.js';
 import type { JobsHub } from '../hub/rest-client.js';
 import type { TenantGuard } from '../hub/tenancy.js';
 import type { Logger } from '../log/logger.js';
+import { NO_JOB_RECORDER, type JobRecorder } from '../metrics/recorders.js';
 import type { AuthFailureSignal } from '../rclone/log-line.js';
 import type { StorageCatalog } from '../storage/catalog.js';
 import type { CurrentRclone, RemoteManager } from '../storage/remote-manager.js';
@@ -63,6 +64,8 @@ export interface JobRunnerOptions {
   remotes: Pick<RemoteManager, 'apply' | 'reloadRemote'>;
   tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'ensureFresh'>;
   tenancy: Pick<TenantGuard, 'whose'>;
+  /** Told of every terminal report (metrics); default: nobody. */
+  recorder?: JobRecorder;
   /** Re-reads the hub's storages (a job may name a storage created after the last load). */
   reloadStorages?: () => Promise<void>;
   acquire: AcquireParams;
@@ -563,6 +566,7 @@ export class JobRunner {
       },
       'job finished',
     );
+    (this.options.recorder ?? NO_JOB_RECORDER).finished({ state, bytes: stats?.bytes, transfers: stats?.transfers });
     await this.options.outbox.enqueue({ jobId: t.id, owner: this.options.acquire.owner, state, ...(reason ? { reason } : {}) });
     this.requestAcquire('slot freed');
   }

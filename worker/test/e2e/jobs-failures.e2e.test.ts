@@ -8,8 +8,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HUB_USER, makeTree, type Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
-import { HubPaths, type Storage } from '../../../shared/hannibal.js';
+import { makeTree, type Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
 import { FlakyFront } from './flaky-front.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
@@ -30,33 +29,6 @@ const FAST_FAILURES = {
 
 const OTHER_USER = { email: 'other@example.test', password: 'other-e2e-password-31' };
 
-/** A hub user's id, asked the way the worker asks it (login, then `GET /users/-1`). */
-async function userIdOf(sandbox: Sandbox, user: { email: string; password: string }): Promise<string> {
-  const login = await fetch(`${sandbox.hub.url}${HubPaths.login}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ Email: user.email, Password: user.password, TwoFactorCode: null, TwoFactorRecoveryCode: null }),
-  });
-  const { accessToken } = (await login.json()) as { accessToken: string };
-  const me = await fetch(`${sandbox.hub.url}${HubPaths.currentUser}`, { headers: { authorization: `Bearer ${accessToken}` } });
-  return ((await me.json()) as { id: string }).id;
-}
-
-/** A local storage of a given hub user. */
-function localStorageOf(sandbox: Sandbox, uriSchema: string, userId: string): Storage {
-  return sandbox.hub.addStorage({ technology: 'local', uriSchema, userId });
-}
-
-/** Passwords handed out by `nextcloudOf`: no log line may hold one. */
-const passwords: string[] = [];
-
-/** A Nextcloud storage of a given hub user on the WebDAV stand-in. */
-function nextcloudOf(sandbox: Sandbox, uriSchema: string, userId: string, username: string, password: string): Storage {
-  sandbox.webdav.addUser(username, password);
-  passwords.push(password);
-  return sandbox.hub.addStorage({ technology: 'nextcloud', uriSchema, host: sandbox.webdav.url, username, password, userId });
-}
-
 /** The remote sections in a worker's rclone.conf. */
 async function rcloneRemotes(sandbox: Sandbox, worker: string): Promise<string[]> {
   const text = await readFile(join(sandbox.dir, `state-${worker}`, 'rclone', 'rclone.conf'), 'utf8');
@@ -68,7 +40,7 @@ function runsOf(worker: WorkerProcess, jobId: number): number {
 }
 
 function acquisitionsOf(sandbox: Sandbox, jobId: number): number {
-  return sandbox.hub.acquisitions.filter((a) => a.jobId === jobId).length;
+  return sandbox.hub.jobHistory(jobId).acquiredBy.length;
 }
 
 describe('how a job ends on a hub that re-queues DoneFailure at once', () => {
@@ -136,12 +108,11 @@ describe('how a job ends on a hub that re-queues DoneFailure at once', () => {
 
 describe("only this worker's user's storages and jobs", () => {
   it('a job of another user is handed back unrun without a spin, its storage never becomes a remote, and our own jobs still run', { timeout: 120_000 }, async () => {
-    const sandbox = await startSandbox({ hub: { users: [HUB_USER, OTHER_USER] } });
-    const otherId = await userIdOf(sandbox, OTHER_USER);
-    const myId = await userIdOf(sandbox, HUB_USER);
-    const theirDisk = localStorageOf(sandbox, 'their-disk', otherId);
-    const theirCloud = nextcloudOf(sandbox, 'their-cloud', otherId, 'dave', 'dave-e2e-password-77');
-    const mine = localStorageOf(sandbox, 'my-disk', myId);
+    const sandbox = await startSandbox();
+    const other = sandbox.addUser(OTHER_USER.email, OTHER_USER.password);
+    const theirDisk = sandbox.addLocalStorage('their-disk', { user: other });
+    const theirCloud = sandbox.addNextcloudStorage('their-cloud', 'dave', 'dave-e2e-password-77', { user: other });
+    const mine = sandbox.addLocalStorage('my-disk');
     const theirSource = join(sandbox.dir, 'theirs');
     await makeTree(theirSource, 3, 100);
     const theirRule = sandbox.addRule('their job', { storage: theirDisk, path: theirSource }, { storage: theirCloud, path: 'x' });
@@ -174,15 +145,15 @@ describe("only this worker's user's storages and jobs", () => {
     expect(logsOf(worker, 'storages loaded from the hub')[0]).toMatchObject({ storages: 1 });
     console.log(`[measure] foreign job: acquisitions ${foreignAcquisitions} in 30 s, runs 0, warnings ${warnings.length}`);
     expect(await worker.stop()).toBe(0);
-    expectNoSecretsLeaked(sandbox, [worker], [OTHER_USER.password, ...passwords]);
+    expectNoSecretsLeaked(sandbox, [worker]);
   });
 
   it('two users on one hub, one worker each: each builds only its own remotes and runs only its own jobs, every job DoneSuccess once', { timeout: 180_000 }, async () => {
-    const sandbox = await startSandbox({ hub: { users: [HUB_USER, OTHER_USER] }, webdav: { bytesPerSecond: 400_000 } });
-    const ids = { a: await userIdOf(sandbox, HUB_USER), b: await userIdOf(sandbox, OTHER_USER) };
+    const sandbox = await startSandbox({ webdav: { bytesPerSecond: 400_000 } });
+    const users = { a: sandbox.hubUser, b: sandbox.addUser(OTHER_USER.email, OTHER_USER.password) };
     const storages = {
-      a: [localStorageOf(sandbox, 'a-disk', ids.a), nextcloudOf(sandbox, 'a-cloud', ids.a, 'alice', 'alice-e2e-password-41')],
-      b: [localStorageOf(sandbox, 'b-disk', ids.b), nextcloudOf(sandbox, 'b-cloud', ids.b, 'bob', 'bob-e2e-password-42')],
+      a: [sandbox.addLocalStorage('a-disk', { user: users.a }), sandbox.addNextcloudStorage('a-cloud', 'alice', 'alice-e2e-password-41', { user: users.a })],
+      b: [sandbox.addLocalStorage('b-disk', { user: users.b }), sandbox.addNextcloudStorage('b-cloud', 'bob', 'bob-e2e-password-42', { user: users.b })],
     };
     const source = join(sandbox.dir, 'src');
     const files = await makeTree(source, 12, 20_000);
@@ -191,8 +162,8 @@ describe("only this worker's user's storages and jobs", () => {
     );
 
     const workers = {
-      a: sandbox.spawnWorker('a', FAST_FAILURES),
-      b: sandbox.spawnWorker('b', { ...FAST_FAILURES, BACKER_USERNAME: OTHER_USER.email, BACKER_PASSWORD: OTHER_USER.password }),
+      a: sandbox.spawnWorker('a', FAST_FAILURES, { user: users.a }),
+      b: sandbox.spawnWorker('b', FAST_FAILURES, { user: users.b }),
     };
     await Promise.all(Object.values(workers).map((w) => w.waitForLog((r) => r.msg === 'rclone ready')));
     // Interleaved, so each worker is offered the other user's jobs too.
@@ -221,6 +192,6 @@ describe("only this worker's user's storages and jobs", () => {
     const maxAcquisitions = Math.max(...jobs.map(({ job }) => acquisitionsOf(sandbox, job.id)));
     console.log(`[measure] two users: 6 jobs DoneSuccess once each; foreign hand-backs ${handedBack}; most acquisitions of one job ${maxAcquisitions}`);
     await Promise.all(Object.values(workers).map((w) => w.stop()));
-    expectNoSecretsLeaked(sandbox, Object.values(workers), [OTHER_USER.password, ...passwords]);
+    expectNoSecretsLeaked(sandbox, Object.values(workers));
   });
 });
