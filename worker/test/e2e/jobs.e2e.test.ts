@@ -128,5 +128,29 @@ describe('a hub job, end to end', () => {
     await Promise.all([a.stop(), b.stop()]);
     expectNoSecretsLeaked(sandbox, [a, b]);
   });
+
+  it('learns a storage created after it started when a job names it: the remote exists before its first token push (no rclone error, real-hannibal F4)', { timeout: 120_000 }, async () => {
+    // 60 s tokens: the worker's just-in-time threshold makes the job's start refresh (and push) the token.
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 60 } });
+    const laptop = sandbox.addLocalStorage('laptop');
+    const worker = sandbox.spawnWorker('a');
+    await worker.waitForLog((r) => r.msg === 'rclone ready');
+
+    const { storage: late } = sandbox.addGcsStorage('late-gcs');
+    const source = join(sandbox.dir, 'src');
+    const files = await makeTree(source, 6, 2000);
+    const rule = sandbox.addRule('to the new storage', { storage: laptop, path: source }, { storage: late, path: 'bucket/late' });
+    const job = sandbox.hub.createJob(rule.id);
+
+    expect(await waitForTerminalReport(sandbox, job.id, 60_000)).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
+    const refreshed = logsOf(worker, 'token refreshed').filter((r) => r.storage === 'late-gcs');
+    expect(refreshed.length).toBeGreaterThanOrEqual(1);
+    expect(worker.find((r) => r.component === 'rclone' && r.level >= 50)).toEqual([]);
+    expect(logsOf(worker, 'could not push token to rclone; the remote gets it when it is next (re)created')).toEqual([]);
+    const stored = sandbox.gcs.objects('bucket');
+    for (const [rel, bytes] of files) expect(stored.get(`late/${rel}`)?.equals(bytes), rel).toBe(true);
+    expect(await worker.stop()).toBe(0);
+    expectNoSecretsLeaked(sandbox, [worker]);
+  });
 });
 
