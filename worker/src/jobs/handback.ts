@@ -43,7 +43,9 @@ export class HandbackLedger {
 
   /** This worker handed the job back after failing it: do not run it within the window. */
   bar(jobId: number): void {
-    this.barred.set(jobId, this.now() + this.settings.windowMs);
+    const now = this.now();
+    for (const [id, until] of this.barred) if (until <= now) this.barred.delete(id);
+    this.barred.set(jobId, now + this.settings.windowMs);
   }
 
   isBarred(jobId: number): boolean {

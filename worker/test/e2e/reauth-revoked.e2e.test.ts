@@ -44,25 +44,32 @@ async function breakerOpened(worker: WorkerProcess, uriSchema: string): Promise<
   await worker.waitForLog((r) => r.storage === uriSchema && r.msg.endsWith(BREAKER_OPENED), 60_000);
 }
 
+/**
+ * One job from a local folder to a GCS storage on the stand-in (`tokenLifetimeSeconds` tokens,
+ * 40 kB/s), a worker that waits long for re-authentication, and the job started in rclone.
+ */
+async function gcsJobRunning(options: { tokenLifetimeSeconds: number; files: number; size: number; path: string }) {
+  const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: options.tokenLifetimeSeconds, bytesPerSecond: 40_000 } });
+  const laptop = sandbox.addLocalStorage('laptop');
+  const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
+  const source = join(sandbox.dir, 'src');
+  const files = await makeTree(source, options.files, options.size);
+  const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: `bucket/${options.path}` });
+  const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
+  await worker.waitForLog((r) => r.msg === 'rclone ready');
+  const rclonePid = worker.rclonePid();
+  const rcPassword = rcPasswordOf(rclonePid);
+  const timeline = startTimeline(sandbox.gcs.stats);
+  const job = sandbox.hub.createJob(rule.id);
+  await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+  return { sandbox, gcs, oldGrant, files, worker, rclonePid, rcPassword, timeline, job };
+}
+
 describe('a grant revoked during a job, then re-authentication', () => {
   it('re-runs the job on the new grant as soon as it arrives, before rclone would drop the dead grant’s token', { timeout: 180_000 }, async () => {
     // 30 s tokens: the worker refreshes ~15.5 s after issue and gets invalid_grant; rclone would
     // keep the last token of the dead grant until its expiry − 10 s. 1.25 MB at 40 kB/s: ~31 s.
-    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 30, bytesPerSecond: 40_000 } });
-    const laptop = sandbox.addLocalStorage('laptop');
-    const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
-    const source = join(sandbox.dir, 'src');
-    const files = await makeTree(source, 25, 50_000);
-    const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/early' });
-
-    const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
-    await worker.waitForLog((r) => r.msg === 'rclone ready');
-    const rclonePid = worker.rclonePid();
-    const rcPassword = rcPasswordOf(rclonePid);
-
-    const timeline = startTimeline(sandbox.gcs.stats);
-    const job = sandbox.hub.createJob(rule.id);
-    await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+    const { sandbox, gcs, oldGrant, files, worker, rclonePid, rcPassword, timeline, job } = await gcsJobRunning({ tokenLifetimeSeconds: 30, files: 25, size: 50_000, path: 'early' });
     sandbox.gcs.revokeRefreshToken(oldGrant.refreshToken);
     await breakerOpened(worker, 'gcs');
 
@@ -114,20 +121,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
 
   it('a grant revoked with its access tokens (as Google does), new credentials 10 s later: DoneSuccess once, every file, on the new grant', { timeout: 180_000 }, async () => {
     // 60 s tokens: without the worker, rclone would use the revoked token for up to 50 s.
-    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 60, bytesPerSecond: 40_000 } });
-    const laptop = sandbox.addLocalStorage('laptop');
-    const { storage: gcs, grant: oldGrant } = sandbox.addGcsStorage('gcs');
-    const source = join(sandbox.dir, 'src');
-    const files = await makeTree(source, 30, 40_000);
-    const rule = sandbox.addRule('to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'bucket/revoked' });
-
-    const worker = sandbox.spawnWorker('a', { WORKER_REAUTH_WAIT_SECONDS: '600' });
-    await worker.waitForLog((r) => r.msg === 'rclone ready');
-    const rcPassword = rcPasswordOf(worker.rclonePid());
-
-    const timeline = startTimeline(sandbox.gcs.stats);
-    const job = sandbox.hub.createJob(rule.id);
-    await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+    const { sandbox, gcs, oldGrant, files, worker, rcPassword, timeline, job } = await gcsJobRunning({ tokenLifetimeSeconds: 60, files: 30, size: 40_000, path: 'revoked' });
     await expect.poll(() => sandbox.gcs.objects('bucket').size, { timeout: 30_000, interval: 100 }).toBeGreaterThanOrEqual(8);
     const oldGrantTokens = issuedAccessTokenFingerprints(sandbox);
     sandbox.gcs.oauth.revokeGrant(oldGrant.refreshToken);
