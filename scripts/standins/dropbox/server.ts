@@ -1,0 +1,146 @@
+/**
+ * A Dropbox API v2 stand-in on 127.0.0.1: the RPC host `api.dropboxapi.com` and the content host
+ * `content.dropboxapi.com` (both served here, told apart by the Host header a TLS-terminating
+ * proxy keeps), everything rclone 1.60.1's `dropbox` backend calls — metadata, listings with
+ * cursors, folders, deletes, moves and copies, uploads in one request or in sessions committed
+ * one by one or in batches, downloads with ranges — with Dropbox's content hash, revisions,
+ * error shapes and a namespace write lock that serialises commits.
+ *
+ * Access tokens are checked by an injected function (the provider OAuth authority that also
+ * serves `POST /oauth2/token`, when one is given). The stand-in counts what tests need to prove
+ * a job lost nothing: 401s by route and user agent, requests per access token, per file the
+ * bytes received, sessions and commits, sessions never committed, and batch sizes.
+ *
+ * rclone reaches it through a proxy: route both {@link DropboxStandin.hosts} to `url`.
+ */
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { closeServer, listen, sendText, type Handler } from '../http-util.js';
+import { BandwidthPacer } from '../gcs/throttle.js';
+import { API_HOST, CONTENT_HOST, DropboxApi, type AccessTokenCheck } from './api.js';
+import { CommitGate } from './commit-gate.js';
+import { FileRoutes } from './file-routes.js';
+import { Namespace, dropboxTime, lowerPath } from './namespace.js';
+import { UploadSessions } from './sessions.js';
+import { createStats, type DropboxStandinStats, type FileUploadStats } from './stats.js';
+import { UploadRoutes } from './upload-routes.js';
+
+export type { AccessTokenCheck, AccessTokenVerdict } from './api.js';
+export type { DropboxStandinStats, FileUploadStats } from './stats.js';
+export { API_HOST, CONTENT_HOST } from './api.js';
+export { contentHash } from './content-hash.js';
+
+export interface DropboxStandinOptions {
+  /** 0 (default) = any free port. */
+  port?: number;
+  /** Decides whether a request's access token is valid now (missing token = `undefined`). */
+  accessTokens: AccessTokenCheck;
+  /** Serves `POST /oauth2/token`; without one that path answers 404. */
+  tokenEndpoint?: Handler;
+  /** Added to every API request (not to token requests). Default 0. */
+  requestLatencyMs?: number;
+  /** Shared limit for upload and download bodies; default null = unthrottled. */
+  bytesPerSecond?: number | null;
+  /** How long one commit (or one whole batch) holds the namespace write lock. Default 0. */
+  commitHoldMs?: number;
+  /** How long an async `finish_batch` job stays in progress. Default 0. */
+  asyncBatchDelayMs?: number;
+}
+
+export class DropboxStandin {
+  readonly url: string;
+  /** Where a proxy must send each Dropbox host. */
+  readonly hosts: Readonly<Record<string, string>>;
+  /** `POST` here for Dropbox's token endpoint (when one was given). */
+  readonly tokenUrl: string;
+  readonly stats: DropboxStandinStats = createStats();
+
+  readonly #server: Server;
+  readonly #namespace = new Namespace();
+  readonly #sessions = new UploadSessions();
+  readonly #pacer: BandwidthPacer;
+  readonly #gate: CommitGate;
+  readonly #api: DropboxApi;
+  readonly #tokenEndpoint: Handler | undefined;
+
+  private constructor(server: Server, url: string, options: DropboxStandinOptions) {
+    this.#server = server;
+    this.url = url;
+    this.hosts = { [API_HOST]: url, [CONTENT_HOST]: url };
+    this.tokenUrl = `${url}/oauth2/token`;
+    this.#tokenEndpoint = options.tokenEndpoint;
+    this.#pacer = new BandwidthPacer(options.bytesPerSecond ?? null, this.stats);
+    this.#gate = new CommitGate(options.commitHoldMs ?? 0);
+    const uploads = new UploadRoutes(this.#namespace, this.#sessions, this.#gate, this.#pacer, this.stats, {
+      asyncBatchDelayMs: options.asyncBatchDelayMs ?? 0,
+    });
+    this.#api = new DropboxApi(new FileRoutes(this.#namespace), uploads, options.accessTokens, this.stats, {
+      requestLatencyMs: options.requestLatencyMs ?? 0,
+    });
+  }
+
+  static async start(options: DropboxStandinOptions): Promise<DropboxStandin> {
+    // Requests are macrotasks; this continuation runs before any can arrive.
+    const { server, url } = await listen((req, res) => standin.#route(req, res), options.port ?? 0);
+    const standin = new DropboxStandin(server, url, options);
+    return standin;
+  }
+
+  /** The content of the file at `path` (any case), if there is one. */
+  file(path: string): Buffer | undefined {
+    const entry = this.#namespace.get(path);
+    return entry?.kind === 'file' ? entry.data : undefined;
+  }
+
+  /** Every file by `path_display`. */
+  files(): Map<string, Buffer> {
+    return new Map(this.#namespace.files().map((file) => [file.pathDisplay, file.data]));
+  }
+
+  /** Seeds a file (parents are created); not counted as an upload. */
+  putFile(path: string, data: Buffer, clientModified: Date = new Date()): void {
+    const outcome = this.#namespace.commit({ path, mode: { kind: 'overwrite' }, autorename: false, clientModified: dropboxTime(clientModified), strictConflict: false }, data);
+    if (!outcome.ok) throw new Error(`cannot seed ${path}: conflict with a ${outcome.conflict}`);
+  }
+
+  /** Upload statistics of one file (by path, any case). */
+  fileStats(path: string): FileUploadStats | undefined {
+    return this.stats.files.get(lowerPath(path));
+  }
+
+  /** Upload sessions started and never committed (bytes sent for nothing, or still in flight). */
+  uncommittedSessions(): { id: string; bytes: number; received: number; closed: boolean }[] {
+    return this.#sessions.uncommitted();
+  }
+
+  setBytesPerSecond(bytesPerSecond: number | null): void {
+    this.#pacer.setBytesPerSecond(bytesPerSecond);
+  }
+
+  setRequestLatency(ms: number): void {
+    this.#api.options.requestLatencyMs = ms;
+  }
+
+  setCommitHold(ms: number): void {
+    this.#gate.setHoldMs(ms);
+  }
+
+  /** The next `count` commits answer 429 `too_many_write_operations` with this Retry-After. */
+  rejectNextCommits(count: number, retryAfterSeconds = 1): void {
+    this.#gate.rejectNext(count, retryAfterSeconds);
+  }
+
+  #route(req: IncomingMessage, res: ServerResponse): Promise<void> | void {
+    const url = new URL(req.url ?? '/', this.url);
+    if (url.pathname === '/oauth2/token') {
+      if (this.#tokenEndpoint) return this.#tokenEndpoint(req, res);
+      req.resume();
+      sendText(res, 404, 'no token endpoint configured on this stand-in');
+      return;
+    }
+    return this.#api.handle(req, res, url);
+  }
+
+  async close(): Promise<void> {
+    await closeServer(this.#server);
+  }
+}
