@@ -21,7 +21,7 @@ import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
 import { StorageCatalog } from './storage/catalog.js';
 import { graphDriveLookup } from './storage/onedrive-drive.js';
-import { RemoteManager } from './storage/remote-manager.js';
+import { RCLONE_FS_CACHE_ARGS, RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { stateName, transitionLogger } from './supervisor/transition-log.js';
@@ -56,7 +56,11 @@ export class Worker {
     this.log = logger.child({ component: 'worker' });
 
     this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger });
-    this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
+    this.remotes = new RemoteManager(
+      () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
+      () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
+      logger,
+    );
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
       hub: this.hub,
@@ -272,6 +276,7 @@ export class Worker {
     const rclone = await RcloneProcess.start({
       rclonePath: settings.rclone.path,
       stateDir: join(settings.worker.stateDir, 'rclone'),
+      extraArgs: [...RCLONE_FS_CACHE_ARGS],
       logger: this.options.logger,
       onLog: (line) => {
         this.onRcloneLog(line);
