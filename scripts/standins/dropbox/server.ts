@@ -17,7 +17,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { closeServer, listen, sendText, type Handler } from '../http-util.js';
 import { BandwidthPacer } from '../gcs/throttle.js';
 import { API_HOST, CONTENT_HOST, DropboxApi, type AccessTokenCheck } from './api.js';
-import { CommitGate } from './commit-gate.js';
+import { CommitGate, type Contention } from './commit-gate.js';
 import { FileRoutes } from './file-routes.js';
 import { Namespace, dropboxTime, lowerPath } from './namespace.js';
 import { UploadSessions } from './sessions.js';
@@ -42,6 +42,8 @@ export interface DropboxStandinOptions {
   bytesPerSecond?: number | null;
   /** How long one commit (or one whole batch) holds the namespace write lock. Default 0. */
   commitHoldMs?: number;
+  /** A commit that finds the lock taken waits (`queue`, default) or gets 429 (`reject`). */
+  commitContention?: Contention;
   /** How long an async `finish_batch` job stays in progress. Default 0. */
   asyncBatchDelayMs?: number;
 }
@@ -69,7 +71,7 @@ export class DropboxStandin {
     this.tokenUrl = `${url}/oauth2/token`;
     this.#tokenEndpoint = options.tokenEndpoint;
     this.#pacer = new BandwidthPacer(options.bytesPerSecond ?? null, this.stats);
-    this.#gate = new CommitGate(options.commitHoldMs ?? 0);
+    this.#gate = new CommitGate(options.commitHoldMs ?? 0, options.commitContention ?? 'queue');
     const uploads = new UploadRoutes(this.#namespace, this.#sessions, this.#gate, this.#pacer, this.stats, {
       asyncBatchDelayMs: options.asyncBatchDelayMs ?? 0,
     });

@@ -92,7 +92,9 @@ export async function writeRemoteToken(configPath: string, remote: string, token
   try {
     await writeFile(temp, updated, { mode: 0o600 });
     await chmod(temp, 0o600);
-    const mtimeMs = Math.max(Date.now(), Number(before.mtimeNs / 1_000_000n) + 1);
+    // utimes takes seconds as a double: one that lands on a ms boundary can come back a hair
+    // earlier, so step 2 ms past the old mtime to be strictly later after rounding.
+    const mtimeMs = Math.max(Date.now(), Number(before.mtimeNs / 1_000_000n) + 2);
     await utimes(temp, mtimeMs / 1000, mtimeMs / 1000);
     await rename(temp, configPath);
   } catch (err) {
