@@ -13,8 +13,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
+import { DEFAULT_CLIENT as DROPBOX_CLIENT, DropboxStandin, type DropboxStandinOptions } from './standins/dropbox/server.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
 import { HannibalStandin, type HannibalStandinOptions } from './standins/hannibal/server.js';
+import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
@@ -25,6 +27,8 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
+  /** Starts the Dropbox stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  dropbox?: DropboxStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
 }
@@ -45,6 +49,8 @@ export class Sandbox {
     readonly webdav: WebdavStandin,
     readonly dir: string,
     ownsDir: boolean,
+    /** Present when asked for (`SandboxOptions.dropbox`), with the proxy rclone reaches it through. */
+    readonly dropbox?: { standin: DropboxStandin; proxy: TlsProxy },
   ) {
     this.ownsDir = ownsDir;
   }
@@ -52,12 +58,13 @@ export class Sandbox {
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav] = await Promise.all([
+    const [hub, gcs, webdav, dropbox] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
+      options.dropbox ? startDropbox(options.dropbox) : undefined,
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, dropbox);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -74,6 +81,22 @@ export class Sandbox {
       uriSchema,
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A Dropbox storage on the Dropbox stand-in, with a fresh grant (as if the user had authorised it). */
+  addDropboxStorage(uriSchema: string): { storage: Storage; grant: Grant } {
+    if (!this.dropbox) throw new Error('this sandbox was started without the Dropbox stand-in (SandboxOptions.dropbox)');
+    const grant = this.dropbox.standin.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'dropbox',
+      uriSchema,
+      clientId: DROPBOX_CLIENT.clientId,
+      clientSecret: DROPBOX_CLIENT.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -107,7 +130,7 @@ export class Sandbox {
 
   /** Every secret the sandbox handed out: none may ever appear in a log line. */
   secrets(): string[] {
-    return [...this.passwords, ...this.gcs.issuedSecrets()];
+    return [...this.passwords, ...this.gcs.issuedSecrets(), ...(this.dropbox?.standin.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox. */
@@ -125,6 +148,7 @@ export class Sandbox {
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      ...(this.dropbox ? { DROPBOX_TOKEN_URL: this.dropbox.standin.tokenUrl, ...this.dropbox.proxy.env() } : {}),
       ...overrides,
     };
   }
@@ -138,9 +162,14 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.dropbox?.proxy.close(), this.dropbox?.standin.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+async function startDropbox(options: DropboxStandinOptions): Promise<{ standin: DropboxStandin; proxy: TlsProxy }> {
+  const standin = await DropboxStandin.start(options);
+  return { standin, proxy: await TlsProxy.start({ routes: standin.hosts }) };
 }
 
 export interface LogRecord {

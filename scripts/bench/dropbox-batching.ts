@@ -26,7 +26,6 @@ const FILES = 500;
 const FILE_BYTES = 4096;
 const LATENCY_MS = 50;
 const COMMIT_HOLD_MS = 100;
-const ACCESS_TOKEN = 'sl.bench-batching-token';
 
 interface Run {
   seconds: number;
@@ -66,9 +65,7 @@ export async function benchDropboxBatching(): Promise<BenchResult> {
 }
 
 async function copyOnce(dir: string, source: string, mode: 'sync' | 'off', commitHoldMs: number, commitContention: Contention): Promise<Run> {
-  const expiresAt = Date.now() + 3_600_000;
   const standin = await DropboxStandin.start({
-    accessTokens: (token) => (token === ACCESS_TOKEN ? (Date.now() < expiresAt ? 'valid' : 'expired') : 'invalid'),
     requestLatencyMs: LATENCY_MS,
     commitHoldMs,
     commitContention,
@@ -76,7 +73,8 @@ async function copyOnce(dir: string, source: string, mode: 'sync' | 'off', commi
   const proxy = await TlsProxy.start({ routes: standin.hosts });
   try {
     const config = join(dir, `rclone-${mode}.conf`);
-    const token = JSON.stringify({ access_token: ACCESS_TOKEN, token_type: 'Bearer', expiry: new Date(expiresAt).toISOString() });
+    const grant = standin.issueGrant();
+    const token = JSON.stringify({ access_token: grant.accessToken, token_type: 'Bearer', expiry: grant.expiresAt.toISOString() });
     await writeFile(config, `[db]\ntype = dropbox\nbatch_mode = ${mode}\ntoken_url = ${standin.tokenUrl}\ntoken = ${token}\n`, { mode: 0o600 });
     const env = { ...withoutRcloneVariables(process.env), ...proxy.env() };
     const began = performance.now();

@@ -2,15 +2,15 @@
  * The request pipeline of both Dropbox API hosts. Every call is `POST /2/<route>`; RPC routes
  * live on `api.dropboxapi.com` and take a JSON body, content routes live on
  * `content.dropboxapi.com` and take their argument in the `Dropbox-API-Arg` header. Each request
- * is counted, delayed by the simulated round trip, authorised by the injected access-token
- * check (401 `expired_access_token` / `invalid_access_token` otherwise), then routed. A request
+ * is counted, delayed by the simulated round trip, authorised by the injected bearer check (the
+ * shared provider OAuth module, which answers Dropbox's 401 `expired_access_token` /
+ * `invalid_access_token` itself), then routed. A request
  * addressed to the other host is refused, as Dropbox does; a request without a Host of either
  * (a test calling 127.0.0.1 directly) goes wherever its route lives.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fingerprint } from '../../../worker/src/log/fingerprint.js';
-import { bearerToken, delay, readBody, sendText } from '../http-util.js';
-import { BadInputError, sendAuthError, sendBadInput } from './errors.js';
+import { delay, readBody, sendText } from '../http-util.js';
+import { BadInputError, sendBadInput } from './errors.js';
 import type { FileRoutes } from './file-routes.js';
 import { increment, type DropboxStandinStats } from './stats.js';
 import type { UploadRoutes } from './upload-routes.js';
@@ -19,9 +19,13 @@ import { contentArgs, parseArgs } from './wire.js';
 export const API_HOST = 'api.dropboxapi.com';
 export const CONTENT_HOST = 'content.dropboxapi.com';
 
-/** What the provider's OAuth authority says about an access token right now. */
-export type AccessTokenVerdict = 'valid' | 'expired' | 'invalid';
-export type AccessTokenCheck = (accessToken: string | undefined) => AccessTokenVerdict;
+/**
+ * The bearer check of an API request: true when its access token is valid now; otherwise it has
+ * answered the provider's 401 itself. `call` names the route in the 401 counters.
+ */
+export interface Authorizer {
+  authorize(req: IncomingMessage, res: ServerResponse, call: string): boolean;
+}
 
 const MAX_RPC_BODY_BYTES = 1024 * 1024;
 
@@ -34,7 +38,7 @@ export class DropboxApi {
   constructor(
     private readonly files: FileRoutes,
     private readonly uploads: UploadRoutes,
-    private readonly checkToken: AccessTokenCheck,
+    private readonly authorizer: Authorizer,
     private readonly stats: DropboxStandinStats,
     readonly options: DropboxApiOptions,
   ) {}
@@ -62,18 +66,8 @@ export class DropboxApi {
     }
     this.stats.requests += 1;
     increment(this.stats.requestsByRoute, route);
-    const accessToken = bearerToken(req);
-    if (accessToken !== undefined) increment(this.stats.requestsByAccessToken, fingerprint(accessToken));
     if (this.options.requestLatencyMs > 0) await delay(this.options.requestLatencyMs);
-    const verdict = this.checkToken(accessToken);
-    if (verdict !== 'valid') {
-      this.stats.unauthorized += 1;
-      increment(this.stats.unauthorizedByRoute, route);
-      increment(this.stats.unauthorizedByUserAgent, req.headers['user-agent'] ?? '');
-      req.resume();
-      sendAuthError(res, verdict === 'expired' ? 'expired_access_token' : 'invalid_access_token');
-      return;
-    }
+    if (!this.authorizer.authorize(req, res, route)) return;
     try {
       if (rpc) {
         const contentType = req.headers['content-type'] ?? '';

@@ -2,11 +2,11 @@
  * Dropbox API v2 error responses as the SDK (and so rclone) parses them:
  *
  *   409  route error      {"error_summary":"path/not_found/..","error":{".tag":"path","path":{".tag":"not_found"}}}
- *   401  auth error       {"error_summary":"expired_access_token/","error":{".tag":"expired_access_token"}}
+ *   401  auth error       (answered by the shared provider OAuth module, oauth/unauthorized.ts)
  *   429  rate limit       {"error_summary":"too_many_write_operations/..","error":{"reason":{".tag":"too_many_write_operations"},"retry_after":1}} + Retry-After
  *   400  bad input        text/plain "Error in call to API function "files/…": …"
  *
- * rclone shows `error_summary` (e.g. `error listing: expired_access_token/`).
+ * rclone shows `error_summary` (e.g. `error listing: expired_access_token/..`).
  */
 import type { ServerResponse } from 'node:http';
 import { sendJson, sendText } from '../http-util.js';
@@ -32,12 +32,6 @@ export function errorSummary(error: Tagged): string {
 
 export function sendRouteError(res: ServerResponse, error: Tagged): void {
   sendJson(res, 409, { error_summary: errorSummary(error), error });
-}
-
-export type AuthFailure = 'expired_access_token' | 'invalid_access_token' | 'missing_scope';
-
-export function sendAuthError(res: ServerResponse, failure: AuthFailure): void {
-  sendJson(res, 401, { error_summary: `${failure}/`, error: tag(failure) }, { 'www-authenticate': 'Bearer' });
 }
 
 export type RateLimitReason = 'too_many_write_operations' | 'too_many_requests';

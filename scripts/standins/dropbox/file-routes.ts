@@ -20,7 +20,7 @@ interface Listing {
   limit: number;
 }
 
-export type RpcHandler = (res: ServerResponse, args: Args) => void;
+export type RpcHandler = (res: ServerResponse, args: Args) => Promise<void> | void;
 
 export class FileRoutes {
   readonly #listings = new Map<string, Listing>();
@@ -28,23 +28,23 @@ export class FileRoutes {
   constructor(private readonly namespace: Namespace) {}
 
   readonly routes: Readonly<Record<string, RpcHandler>> = {
-    'files/get_metadata': (res, args) => this.#getMetadata(res, args),
-    'files/list_folder': (res, args) => this.#listFolder(res, args),
-    'files/list_folder/continue': (res, args) => this.#listContinue(res, args),
-    'files/list_folder/get_latest_cursor': (res, args) => this.#latestCursor(res, args),
-    'files/create_folder_v2': (res, args) => this.#createFolder(res, args),
-    'files/delete_v2': (res, args) => this.#delete(res, args),
-    'files/move_v2': (res, args) => this.#relocate(res, args, false),
-    'files/copy_v2': (res, args) => this.#relocate(res, args, true),
-    'users/get_current_account': (res) => this.#currentAccount(res),
-    'users/get_space_usage': (res) => this.#spaceUsage(res),
+    'files/get_metadata': (res, args) => { this.#getMetadata(res, args); },
+    'files/list_folder': (res, args) => { this.#listFolder(res, args); },
+    'files/list_folder/continue': (res, args) => { this.#listContinue(res, args); },
+    'files/list_folder/get_latest_cursor': (res, args) => { this.#latestCursor(res, args); },
+    'files/create_folder_v2': (res, args) => { this.#createFolder(res, args); },
+    'files/delete_v2': (res, args) => { this.#delete(res, args); },
+    'files/move_v2': (res, args) => { this.#relocate(res, args, false); },
+    'files/copy_v2': (res, args) => { this.#relocate(res, args, true); },
+    'users/get_current_account': (res) => { this.#currentAccount(res); },
+    'users/get_space_usage': (res) => { this.#spaceUsage(res); },
   };
 
   #getMetadata(res: ServerResponse, args: Args): void {
     const path = pathArg(args, 'path');
-    if (!isWellFormed(path)) return sendRouteError(res, tag('path', { path: tag('malformed_path') }));
+    if (!isWellFormed(path)) { sendRouteError(res, tag('path', { path: tag('malformed_path') })); return; }
     const entry = this.namespace.get(path);
-    if (!entry) return sendRouteError(res, tag('path', { path: tag('not_found') }));
+    if (!entry) { sendRouteError(res, tag('path', { path: tag('not_found') })); return; }
     sendJson(res, 200, taggedMetadata(entry));
   }
 
@@ -53,9 +53,9 @@ export class FileRoutes {
     const limit = uintArg(args, 'limit', DEFAULT_LIST_LIMIT);
     if (limit < 1 || limit > DEFAULT_LIST_LIMIT) throw new BadInputError(`request body: limit: ${limit} is not within range [1, ${DEFAULT_LIST_LIMIT}]`);
     const folder = path === '' ? '' : this.namespace.resolve(path);
-    if (folder === undefined || (folder !== '' && !this.namespace.get(folder))) return sendRouteError(res, tag('path', { path: tag('not_found') }));
+    if (folder === undefined || (folder !== '' && !this.namespace.get(folder))) { sendRouteError(res, tag('path', { path: tag('not_found') })); return; }
     const entries = this.namespace.list(folder, boolArg(args, 'recursive', false));
-    if (!entries) return sendRouteError(res, tag('path', { path: tag('not_folder') }));
+    if (!entries) { sendRouteError(res, tag('path', { path: tag('not_folder') })); return; }
     const cursor = `AA${randomBytes(24).toString('base64url')}`;
     const listing: Listing = { entries: entries.map(taggedMetadata), position: 0, limit };
     this.#listings.set(cursor, listing);
@@ -65,7 +65,7 @@ export class FileRoutes {
   #listContinue(res: ServerResponse, args: Args): void {
     const cursor = stringArg(args, 'cursor');
     const listing = this.#listings.get(cursor);
-    if (!listing) return sendRouteError(res, tag('reset'));
+    if (!listing) { sendRouteError(res, tag('reset')); return; }
     this.#sendPage(res, cursor, listing);
   }
 
@@ -86,9 +86,9 @@ export class FileRoutes {
 
   #createFolder(res: ServerResponse, args: Args): void {
     const path = pathArg(args, 'path');
-    if (!isWellFormed(path) || path.startsWith('id:')) return sendRouteError(res, tag('path', { path: tag('malformed_path') }));
+    if (!isWellFormed(path) || path.startsWith('id:')) { sendRouteError(res, tag('path', { path: tag('malformed_path') })); return; }
     const outcome = this.namespace.createFolder(path);
-    if (!outcome.ok) return sendRouteError(res, tag('path', { path: tag('conflict', { conflict: tag(outcome.conflict) }) }));
+    if (!outcome.ok) { sendRouteError(res, tag('path', { path: tag('conflict', { conflict: tag(outcome.conflict) }) })); return; }
     const { ['.tag']: _tag, ...metadata } = taggedMetadata(outcome.folder);
     sendJson(res, 200, { metadata });
   }
@@ -96,23 +96,23 @@ export class FileRoutes {
   #delete(res: ServerResponse, args: Args): void {
     const path = pathArg(args, 'path');
     const deleted = this.namespace.delete(path);
-    if (!deleted) return sendRouteError(res, tag('path_lookup', { path_lookup: tag('not_found') }));
+    if (!deleted) { sendRouteError(res, tag('path_lookup', { path_lookup: tag('not_found') })); return; }
     sendJson(res, 200, { metadata: taggedMetadata(deleted) });
   }
 
   #relocate(res: ServerResponse, args: Args, copy: boolean): void {
     const from = pathArg(args, 'from_path');
     const to = pathArg(args, 'to_path');
-    if (!isWellFormed(to) || to.startsWith('id:')) return sendRouteError(res, tag('to', { to: tag('malformed_path') }));
+    if (!isWellFormed(to) || to.startsWith('id:')) { sendRouteError(res, tag('to', { to: tag('malformed_path') })); return; }
     const outcome = this.namespace.relocate(from, to, copy);
-    if (outcome.ok) return sendJson(res, 200, { metadata: taggedMetadata(outcome.entry) });
+    if (outcome.ok) { sendJson(res, 200, { metadata: taggedMetadata(outcome.entry) }); return; }
     switch (outcome.error) {
       case 'from_lookup_not_found':
-        return sendRouteError(res, tag('from_lookup', { from_lookup: tag('not_found') }));
+        { sendRouteError(res, tag('from_lookup', { from_lookup: tag('not_found') })); return; }
       case 'to_conflict':
-        return sendRouteError(res, tag('to', { to: tag('conflict', { conflict: tag(outcome.conflict ?? 'file') }) }));
+        { sendRouteError(res, tag('to', { to: tag('conflict', { conflict: tag(outcome.conflict ?? 'file') }) })); return; }
       default:
-        return sendRouteError(res, tag(outcome.error));
+        { sendRouteError(res, tag(outcome.error)); return; }
     }
   }
 

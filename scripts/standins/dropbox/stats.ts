@@ -4,6 +4,7 @@
  * Paths are keyed by `path_lower`; access tokens by their fingerprint (never the token).
  */
 import type { ThrottleStats } from '../gcs/throttle.js';
+import { createOAuthStats, type OAuthStats } from '../oauth/stats.js';
 
 /** Per file (its `path_lower` when committed). */
 export interface FileUploadStats {
@@ -15,17 +16,14 @@ export interface FileUploadStats {
   commits: number;
 }
 
-export interface DropboxStandinStats extends ThrottleStats {
+/**
+ * The OAuth counters (token requests, 401s by route — `unauthorizedByCall` — and by user agent,
+ * requests per access token) come from the shared provider OAuth module; these add the API's.
+ */
+export interface DropboxStandinStats extends OAuthStats, ThrottleStats {
   /** Every API request (both hosts; the token endpoint is not counted here). */
   requests: number;
   requestsByRoute: Map<string, number>;
-  /** API requests per access token presented, keyed by `fingerprint(accessToken)`. */
-  requestsByAccessToken: Map<string, number>;
-  /** API requests answered 401. */
-  unauthorized: number;
-  unauthorizedByRoute: Map<string, number>;
-  /** 401s by User-Agent (rclone sends `rclone/v1.60.1-DEV`). */
-  unauthorizedByUserAgent: Map<string, number>;
   /** Content requests whose `Dropbox-API-Arg` carried raw UTF-8 instead of `\\uXXXX` escapes. */
   rawUtf8ArgHeaders: number;
   /** Requests answered 429 by an injected fault. */
@@ -42,12 +40,9 @@ export interface DropboxStandinStats extends ThrottleStats {
 
 export function createStats(): DropboxStandinStats {
   return {
+    ...createOAuthStats(),
     requests: 0,
     requestsByRoute: new Map(),
-    requestsByAccessToken: new Map(),
-    unauthorized: 0,
-    unauthorizedByRoute: new Map(),
-    unauthorizedByUserAgent: new Map(),
     rawUtf8ArgHeaders: 0,
     rateLimited: 0,
     sessionsStarted: 0,

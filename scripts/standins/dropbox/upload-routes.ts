@@ -64,7 +64,7 @@ export class UploadRoutes {
   readonly rpc: Readonly<Record<string, RpcHandler>> = {
     'files/upload_session/finish_batch_v2': (res, args) => this.#finishBatchV2(res, args),
     'files/upload_session/finish_batch': (res, args) => this.#finishBatchAsync(res, args),
-    'files/upload_session/finish_batch/check': (res, args) => this.#finishBatchCheck(res, args),
+    'files/upload_session/finish_batch/check': (res, args) => { this.#finishBatchCheck(res, args); },
   };
 
   async #readBody(req: IncomingMessage): Promise<Buffer> {
@@ -77,11 +77,11 @@ export class UploadRoutes {
     const commit = commitArg(args);
     const data = await this.#readBody(req);
     const outcome = await this.gate.run(() => this.#commit(commit, data, data.length, 0));
-    if ('refused' in outcome) return this.#refused(res, outcome.refused, data.length);
+    if ('refused' in outcome) { this.#refused(res, outcome.refused, data.length); return; }
     const result = outcome.done;
     if ('failure' in result) {
       this.stats.discardedUploadBytes += data.length;
-      return sendRouteError(res, tag('path', { reason: result.failure, upload_session_id: '' }));
+      sendRouteError(res, tag('path', { reason: result.failure, upload_session_id: '' })); return;
     }
     sendJson(res, 200, fileMetadata(result.file));
   }
@@ -96,7 +96,7 @@ export class UploadRoutes {
   async #append(req: IncomingMessage, res: ServerResponse, cursor: { sessionId: string; offset: number }, close: boolean): Promise<void> {
     const data = await this.#readBody(req);
     const outcome = this.sessions.append(cursor.sessionId, cursor.offset, data, close);
-    if (!outcome.ok) return sendRouteError(res, outcome.error);
+    if (!outcome.ok) { sendRouteError(res, outcome.error); return; }
     sendJson(res, 200, null);
   }
 
@@ -105,11 +105,11 @@ export class UploadRoutes {
     const commit = commitArg(objectArg(args, 'commit'));
     const data = await this.#readBody(req);
     const appended = this.sessions.append(cursor.sessionId, cursor.offset, data, true);
-    if (!appended.ok) return sendRouteError(res, tag('lookup_failed', { lookup_failed: appended.error }));
+    if (!appended.ok) { sendRouteError(res, tag('lookup_failed', { lookup_failed: appended.error })); return; }
     const outcome = await this.gate.run(() => this.#commitSession({ commit, sessionId: cursor.sessionId }));
-    if ('refused' in outcome) return this.#refused(res, outcome.refused, 0);
+    if ('refused' in outcome) { this.#refused(res, outcome.refused, 0); return; }
     const result = outcome.done;
-    if ('failure' in result) return sendRouteError(res, result.failure);
+    if ('failure' in result) { sendRouteError(res, result.failure); return; }
     sendJson(res, 200, fileMetadata(result.file));
   }
 
@@ -139,7 +139,7 @@ export class UploadRoutes {
   async #finishBatchV2(res: ServerResponse, args: Args): Promise<void> {
     const items = this.#batchItems(args);
     const outcome = await this.gate.run(() => this.#commitBatch(items));
-    if ('refused' in outcome) return this.#refused(res, outcome.refused, 0);
+    if ('refused' in outcome) { this.#refused(res, outcome.refused, 0); return; }
     sendJson(res, 200, { entries: outcome.done });
   }
 
@@ -164,7 +164,7 @@ export class UploadRoutes {
 
   #finishBatchCheck(res: ServerResponse, args: Args): void {
     const job = this.#jobs.get(stringArg(args, 'async_job_id'));
-    if (!job) return sendRouteError(res, tag('invalid_async_job_id'));
+    if (!job) { sendRouteError(res, tag('invalid_async_job_id')); return; }
     sendJson(res, 200, job === 'in_progress' ? tag('in_progress') : job);
   }
 
@@ -198,8 +198,8 @@ export class UploadRoutes {
     req.resume();
     const path = pathArg(args, 'path');
     const entry = this.namespace.get(path);
-    if (!entry) return sendRouteError(res, tag('path', { path: tag('not_found') }));
-    if (entry.kind !== 'file') return sendRouteError(res, tag('path', { path: tag('not_file') }));
+    if (!entry) { sendRouteError(res, tag('path', { path: tag('not_found') })); return; }
+    if (entry.kind !== 'file') { sendRouteError(res, tag('path', { path: tag('not_file') })); return; }
     const size = entry.data.length;
     const range = parseRange(req.headers.range, size);
     const headers: Record<string, string> = {

@@ -28,7 +28,9 @@ export function contentArgs(req: IncomingMessage, url: URL): { args: Args; rawUt
   }
   // Node reads header bytes as latin1: anything above 0x7e came from a raw non-ASCII byte.
   const rawUtf8 = /[^\x20-\x7e]/.test(header);
-  const text = rawUtf8 ? Buffer.from(header, 'latin1').toString('utf8') : header;
+  const decoded = rawUtf8 ? Buffer.from(header, 'latin1').toString('utf8') : header;
+  // Bytes that are no UTF-8 were latin1 text: keep them as they came.
+  const text = decoded.includes('\ufffd') ? header : decoded;
   try {
     return { args: parseArgs(text), rawUtf8 };
   } catch {
@@ -120,7 +122,7 @@ export function commitArg(args: Args): Commit {
 
 function writeMode(value: unknown): WriteMode {
   if (value === undefined || value === null) return { kind: 'add' };
-  const name = typeof value === 'string' ? value : (value as Tagged)['.tag'];
+  const name: unknown = typeof value === 'string' ? value : (value as Partial<Tagged>)['.tag'];
   if (name === 'add' || name === 'overwrite') return { kind: name };
   if (name === 'update' && typeof value === 'object' && typeof (value as Tagged).update === 'string') return { kind: 'update', rev: (value as Tagged).update as string };
   throw new BadInputError(`request body: mode: unknown tag '${String(name)}'`);

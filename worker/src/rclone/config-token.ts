@@ -109,8 +109,8 @@ export function replaceTokenLine(text: string, remote: string, tokenJson: string
   const header = `[${remote}]`;
   const start = lines.findIndex((line) => line.trim() === header);
   if (start < 0) throw new ConfigTokenError(`rclone.conf has no section [${remote}]`);
-  for (let i = start + 1; i < lines.length; i++) {
-    const line = lines[i]!;
+  for (const [i, line] of lines.entries()) {
+    if (i <= start) continue;
     if (line.trimStart().startsWith('[')) break;
     if (/^\s*token\s*=/.test(line)) {
       lines[i] = `token = ${tokenJson}`;
