@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../sandbox.js';
+import { benchDropboxBatching } from './dropbox-batching.js';
 import { benchJobLatency } from './job-latency.js';
 import { benchRcCalls } from './rc-calls.js';
 import { benchRcloneRestart } from './rclone-restart.js';
@@ -26,6 +27,7 @@ const BENCHES: Bench[] = [
   { id: 'rclone-restart', run: async () => [await benchRcloneRestart()] },
   { id: 'rc-calls', run: async (o) => [await benchRcCalls(o)] },
   { id: 'reauth-burst', run: async () => [await benchReauthBurst()] },
+  { id: 'dropbox-batching', run: async () => [await benchDropboxBatching()] },
   {
     id: 'token-lead',
     run: async (o) => {

@@ -16,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendRanged } from '../byte-ranges.js';
 import { sendJson } from '../http-util.js';
 import type { BandwidthPacer } from '../gcs/throttle.js';
 import type { CommitGate } from './commit-gate.js';
@@ -200,39 +201,13 @@ export class UploadRoutes {
     const entry = this.namespace.get(path);
     if (!entry) { sendRouteError(res, tag('path', { path: tag('not_found') })); return; }
     if (entry.kind !== 'file') { sendRouteError(res, tag('path', { path: tag('not_file') })); return; }
-    const size = entry.data.length;
-    const range = parseRange(req.headers.range, size);
-    const headers: Record<string, string> = {
-      'content-type': 'application/octet-stream',
-      'dropbox-api-result': asciiJson(fileMetadata(entry)),
-      'accept-ranges': 'bytes',
-      etag: `W/"${entry.rev}"`,
-    };
-    if (range === 'unsatisfiable') {
-      res.writeHead(416, { ...headers, 'content-range': `bytes */${size}`, 'content-length': '0' });
-      res.end();
-      return;
-    }
-    const body = range ? entry.data.subarray(range.first, range.last + 1) : entry.data;
-    if (range) headers['content-range'] = `bytes ${range.first}-${range.last}/${size}`;
-    headers['content-length'] = String(body.length);
-    res.writeHead(range ? 206 : 200, headers);
-    await this.pacer.writeBody(res, body);
+    await sendRanged(
+      req,
+      res,
+      entry.data,
+      { 'content-type': 'application/octet-stream', 'dropbox-api-result': asciiJson(fileMetadata(entry)), 'accept-ranges': 'bytes', etag: `W/"${entry.rev}"` },
+      (out, body) => this.pacer.writeBody(out, body),
+    );
   }
 }
 
-/** One `bytes=` range; undefined = the whole body (no header, or a form not supported). */
-function parseRange(header: string | undefined, size: number): { first: number; last: number } | 'unsatisfiable' | undefined {
-  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return undefined;
-  const [, from = '', to = ''] = match;
-  if (from === '' && to === '') return undefined;
-  if (from === '') {
-    const suffix = Number(to);
-    return suffix === 0 ? 'unsatisfiable' : { first: Math.max(0, size - suffix), last: size - 1 };
-  }
-  const first = Number(from);
-  if (first >= size) return 'unsatisfiable';
-  const last = to === '' ? size - 1 : Math.min(Number(to), size - 1);
-  return last < first ? undefined : { first, last };
-}

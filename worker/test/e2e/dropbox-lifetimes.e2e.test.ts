@@ -81,6 +81,11 @@ describe('a Dropbox job lasting many access-token lifetimes', () => {
     expect([...dropbox.stats.files.values()].every((f) => f.commits === 1)).toBe(true);
     expectOneRclone(worker, rclonePid);
 
+    // The figures behind the README's claim, in the test output.
+    console.info(
+      `dropbox e2e: job ${String(finished?.durationS)} s, ${used.length} access tokens used, ${logsOf(worker, 'token pushed to rclone').length} pushes, ` +
+        `${dropbox.stats.batchSizes.length} batch commits, ${dropbox.stats.unauthorized} × 401, ${dropbox.stats.tokenRequestsByRclone} token requests by rclone`,
+    );
     expect(await worker.stop()).toBe(0);
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });
