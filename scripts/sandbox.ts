@@ -13,9 +13,10 @@ import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
-import { DEFAULT_CLIENT as DROPBOX_CLIENT, DropboxStandin, type DropboxStandinOptions } from './standins/dropbox/server.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
-import { HannibalStandin, type HannibalStandinOptions } from './standins/hannibal/server.js';
+import { DEFAULT_CLIENT as DROPBOX_CLIENT, DropboxStandin, type DropboxStandinOptions } from './standins/dropbox/server.js';
+import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, GOOGLE_TOKEN_HOST, type GdriveStandinOptions } from './standins/gdrive/server.js';
+import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
 import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
@@ -27,7 +28,9 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
-  /** Starts the Dropbox stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  /** Starts the Google Drive stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  gdrive?: GdriveStandinOptions;
+  /** Starts the Dropbox stand-in (routed through the same TLS proxy as Drive); off by default. */
   dropbox?: DropboxStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
@@ -38,10 +41,19 @@ export interface Place {
   path: string;
 }
 
+/**
+ * Whose a storage (and so its endpoints, rules and jobs) is, or whose credentials a worker logs
+ * in with: a user of the hub (`sandbox.hubUser`, or one from `sandbox.addUser`). Default: the
+ * hub's first user, `HUB_USER`.
+ */
+export interface OwnedBy {
+  user?: HubUser;
+}
+
 export class Sandbox {
   private readonly workers = new Set<WorkerProcess>();
   private readonly ownsDir: boolean;
-  private readonly passwords = new Set<string>([HUB_USER.password]);
+  private readonly passwords = new Set<string>();
 
   private constructor(
     readonly hub: HannibalStandin,
@@ -49,36 +61,59 @@ export class Sandbox {
     readonly webdav: WebdavStandin,
     readonly dir: string,
     ownsDir: boolean,
+    /** Present when asked for (`SandboxOptions.gdrive`), with the proxy rclone reaches it through. */
+    readonly gdrive?: { standin: GdriveStandin; proxy: TlsProxy },
     /** Present when asked for (`SandboxOptions.dropbox`), with the proxy rclone reaches it through. */
     readonly dropbox?: { standin: DropboxStandin; proxy: TlsProxy },
   ) {
     this.ownsDir = ownsDir;
+    for (const user of hub.users()) this.passwords.add(user.password);
+  }
+
+  /** The hub's first user: owns what is created without an owner, and is the workers' default login. */
+  get hubUser(): HubUser {
+    const first = this.hub.users()[0];
+    if (first === undefined) throw new Error('the hub has no user');
+    return first;
+  }
+
+  /**
+   * Another user of the same hub, with its own login. Give it to `add…Storage`, `workerEnv` or
+   * `spawnWorker` as `{ user }` to run two users on one hub, each with its own worker.
+   */
+  addUser(email: string, password: string): HubUser {
+    this.passwords.add(password);
+    return this.hub.addUser({ email, password });
   }
 
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav, dropbox] = await Promise.all([
+    const [hub, gcs, webdav, gdrive, dropboxStandin] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
-      options.dropbox ? startDropbox(options.dropbox) : undefined,
+      options.gdrive ? startGdrive(options.gdrive) : undefined,
+      options.dropbox ? DropboxStandin.start(options.dropbox) : undefined,
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, dropbox);
+    // One proxy for every provider stand-in: a worker has one HTTPS_PROXY.
+    const dropbox = dropboxStandin ? { standin: dropboxStandin, proxy: await routeThrough(gdrive?.proxy, dropboxStandin.hosts) } : undefined;
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive, dropbox);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
-  addLocalStorage(uriSchema: string): Storage {
-    return this.hub.addStorage({ technology: 'local', uriSchema });
+  addLocalStorage(uriSchema: string, owner: OwnedBy = {}): Storage {
+    return this.hub.addStorage({ technology: 'local', uriSchema, ...userIdOf(owner) });
   }
 
   /** A GCS storage on the stand-in, with a fresh grant (as if the user had authorised it). */
-  addGcsStorage(uriSchema: string, options: { bucket?: string; withClientCredentials?: boolean } = {}): { storage: Storage; grant: Grant } {
+  addGcsStorage(uriSchema: string, options: { bucket?: string; withClientCredentials?: boolean } & OwnedBy = {}): { storage: Storage; grant: Grant } {
     this.gcs.createBucket(options.bucket ?? 'bucket');
     const grant = this.gcs.issueGrant();
     const storage = this.hub.addStorage({
       technology: 'gcs',
       uriSchema,
+      ...userIdOf(options),
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
       accessToken: grant.accessToken,
@@ -89,12 +124,13 @@ export class Sandbox {
   }
 
   /** A Dropbox storage on the Dropbox stand-in, with a fresh grant (as if the user had authorised it). */
-  addDropboxStorage(uriSchema: string): { storage: Storage; grant: Grant } {
+  addDropboxStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
     if (!this.dropbox) throw new Error('this sandbox was started without the Dropbox stand-in (SandboxOptions.dropbox)');
     const grant = this.dropbox.standin.issueGrant();
     const storage = this.hub.addStorage({
       technology: 'dropbox',
       uriSchema,
+      ...userIdOf(owner),
       clientId: DROPBOX_CLIENT.clientId,
       clientSecret: DROPBOX_CLIENT.clientSecret,
       accessToken: grant.accessToken,
@@ -104,22 +140,49 @@ export class Sandbox {
     return { storage, grant };
   }
 
-  /** A Nextcloud storage on the WebDAV stand-in (the user is created when missing). */
-  addNextcloudStorage(uriSchema: string, username: string, password: string): Storage {
+  /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
+  addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
+    if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
+    const grant = this.gdrive.standin.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'googledrive',
+      uriSchema,
+      ...userIdOf(owner),
+      clientId: DEFAULT_DRIVE_CLIENT.clientId,
+      clientSecret: DEFAULT_DRIVE_CLIENT.clientSecret,
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A Nextcloud storage on the WebDAV stand-in (the WebDAV user is created when missing). */
+  addNextcloudStorage(uriSchema: string, username: string, password: string, owner: OwnedBy = {}): Storage {
     this.passwords.add(password);
     try {
       this.webdav.addUser(username, password);
     } catch {
       this.webdav.setPassword(username, password);
     }
-    return this.hub.addStorage({ technology: 'nextcloud', uriSchema, host: this.webdav.url, username, password });
+    return this.hub.addStorage({ technology: 'nextcloud', uriSchema, host: this.webdav.url, username, password, ...userIdOf(owner) });
   }
 
-  /** A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`). */
-  addRule(name: string, source: Place, destination: Place, operation: RuleOperation = RuleOperation.Copy): Rule {
+  /**
+   * A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`; the
+   * hub plans later ones from the rule's `maxDestinationAge` and `minRetryTime`, as TimeSpans
+   * like `"00:00:05"`). Endpoints and rule belong to the source storage's user.
+   */
+  addRule(
+    name: string,
+    source: Place,
+    destination: Place,
+    operation: RuleOperation = RuleOperation.Copy,
+    spans: { maxDestinationAge?: string; minRetryTime?: string } = {},
+  ): Rule {
     const src = this.hub.addEndpoint({ storageId: source.storage.id, path: source.path });
     const dst = this.hub.addEndpoint({ storageId: destination.storage.id, path: destination.path });
-    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation });
+    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation, ...spans });
   }
 
   /** Changes a Nextcloud user's password on the server (not in the hub). */
@@ -128,17 +191,23 @@ export class Sandbox {
     this.webdav.setPassword(username, password);
   }
 
-  /** Every secret the sandbox handed out: none may ever appear in a log line. */
+  /**
+   * Every secret the sandbox handed out: none may ever appear in a log line. With the hub
+   * users' passwords go their password hashes and security stamps, which `GET /users/-1`
+   * serves as the real hub does.
+   */
   secrets(): string[] {
-    return [...this.passwords, ...this.gcs.issuedSecrets(), ...(this.dropbox?.standin.issuedSecrets() ?? [])];
+    const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? []), ...(this.dropbox?.standin.issuedSecrets() ?? [])];
   }
 
-  /** Environment for a worker process pointed at this sandbox. */
-  workerEnv(name: string, overrides: Record<string, string> = {}): Record<string, string> {
+  /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
+  workerEnv(name: string, overrides: Record<string, string> = {}, options: OwnedBy = {}): Record<string, string> {
+    const user = options.user ?? this.hubUser;
     return {
       HANNIBAL_URL: this.hub.url,
-      BACKER_USERNAME: HUB_USER.email,
-      BACKER_PASSWORD: HUB_USER.password,
+      BACKER_USERNAME: user.email,
+      BACKER_PASSWORD: user.password,
       WORKER_STATE_DIR: join(this.dir, `state-${name}`),
       WORKER_OWNER_ID: `worker-${name}`,
       WORKER_NETWORKS: 'sandbox',
@@ -148,28 +217,41 @@ export class Sandbox {
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl, ...this.gdrive.proxy.env() } : {}),
       ...(this.dropbox ? { DROPBOX_TOKEN_URL: this.dropbox.standin.tokenUrl, ...this.dropbox.proxy.env() } : {}),
       ...overrides,
     };
   }
 
-  /** Starts a worker process as users run it. */
-  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } = {}): WorkerProcess {
-    const worker = new WorkerProcess(name, this.workerEnv(name, overrides), options.echo ?? false);
+  /** Starts a worker process as users run it, logged in as `options.user` (default the first user). */
+  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } & OwnedBy = {}): WorkerProcess {
+    const worker = new WorkerProcess(name, this.workerEnv(name, overrides, options), options.echo ?? false);
     this.workers.add(worker);
     return worker;
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.dropbox?.proxy.close(), this.dropbox?.standin.close()]);
+    const proxies = new Set([this.gdrive?.proxy, this.dropbox?.proxy]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.gdrive?.standin.close(), this.dropbox?.standin.close(), ...[...proxies].map((p) => p?.close())]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 
-async function startDropbox(options: DropboxStandinOptions): Promise<{ standin: DropboxStandin; proxy: TlsProxy }> {
-  const standin = await DropboxStandin.start(options);
-  return { standin, proxy: await TlsProxy.start({ routes: standin.hosts }) };
+function userIdOf(owner: OwnedBy): { userId?: string } {
+  return owner.user === undefined ? {} : { userId: owner.user.id };
+}
+
+async function startGdrive(options: GdriveStandinOptions): Promise<{ standin: GdriveStandin; proxy: TlsProxy }> {
+  const standin = await GdriveStandin.start(options);
+  return { standin, proxy: await TlsProxy.start({ routes: { [DRIVE_API_HOST]: standin.url, [GOOGLE_TOKEN_HOST]: standin.url } }) };
+}
+
+/** Routes `routes` through an already running proxy, or starts one for them. */
+async function routeThrough(proxy: TlsProxy | undefined, routes: Readonly<Record<string, string>>): Promise<TlsProxy> {
+  if (!proxy) return TlsProxy.start({ routes });
+  for (const [host, url] of Object.entries(routes)) proxy.route(host, url);
+  return proxy;
 }
 
 export interface LogRecord {

@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
-interface ByteRange {
+export interface ByteRange {
   first: number;
   last: number;
 }
@@ -35,7 +35,7 @@ export async function sendRanged(
 }
 
 /** One `bytes=` range; undefined means "send everything" (no header, or a form not supported). */
-function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
   const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return undefined;
   const [, from = '', to = ''] = match;

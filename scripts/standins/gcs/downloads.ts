@@ -8,6 +8,9 @@ import type { StoredObject } from './objects.js';
 import { objectEtag } from './resources.js';
 import type { BandwidthPacer } from './throttle.js';
 
+/** Kept for the Drive stand-in, which imports it from here. */
+export { parseRange, type ByteRange } from '../byte-ranges.js';
+
 export async function sendMedia(req: IncomingMessage, res: ServerResponse, object: StoredObject, pacer: BandwidthPacer): Promise<void> {
   const size = object.data.length;
   const headers: Record<string, string> = {
