@@ -10,7 +10,10 @@
  * (atomic rename, rclone's own token encoding) and confirms with `config/dump`, which makes
  * rclone reload the file and never touches the cache (see rclone/config-token.ts for the race
  * analysis). Running jobs adopt the token at their old token's expiry − 10 s, as before, on
- * every backend, and Dropbox keeps batching. Measured cost and alternatives: README, "Dropbox".
+ * every backend, and Dropbox keeps batching. The alternative, `batch_mode=off`, measured on the
+ * stand-in with 500 small files and 50 ms per request: 4× faster when commits never contend,
+ * 2.1× slower (6.0 vs 2.8 files/s, 77 files sent twice) when a busy write lock answers
+ * `too_many_write_operations` as Dropbox does (README, "Dropbox"; scripts/bench/dropbox-batching.ts).
  *
  * rclone must run with a long `--fs-cache-expire-duration` ({@link RCLONE_FS_CACHE_ARGS}): in
  * 1.60.1 a running job does not pin its Fs, so the cache's own expiry (5 min of disuse by
