@@ -109,7 +109,13 @@ export class ProviderOAuth {
   observe(req: IncomingMessage): AccessTokenState {
     this.stats.apiRequests++;
     const accessToken = bearerToken(req);
-    if (accessToken !== undefined) increment(this.stats.requestsByAccessToken, fingerprint(accessToken));
+    if (accessToken !== undefined) {
+      const key = fingerprint(accessToken);
+      const now = Date.now();
+      increment(this.stats.requestsByAccessToken, key);
+      if (!this.stats.accessTokenFirstSeen.has(key)) this.stats.accessTokenFirstSeen.set(key, now);
+      this.stats.accessTokenLastSeen.set(key, now);
+    }
     return this.authority.checkAccessToken(accessToken);
   }
 
