@@ -15,6 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
 import { HannibalStandin, type HannibalStandinOptions } from './standins/hannibal/server.js';
+import type { Grant as ProviderGrant } from './standins/oauth/authority.js';
+import { DEFAULT_ONEDRIVE_CLIENT, OnedriveStandin, type OnedriveStandinOptions } from './standins/onedrive/server.js';
+import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
@@ -25,6 +28,11 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
+  /**
+   * Starts the OneDrive stand-in (Microsoft Graph + Microsoft's token endpoint) and the TLS
+   * proxy that routes rclone to it; absent = neither is started.
+   */
+  onedrive?: OnedriveStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
 }
@@ -38,6 +46,13 @@ export class Sandbox {
   private readonly workers = new Set<WorkerProcess>();
   private readonly ownsDir: boolean;
   private readonly passwords = new Set<string>([HUB_USER.password]);
+  /** The OneDrive stand-in, when `options.onedrive` was given. */
+  onedrive: OnedriveStandin | undefined;
+  /**
+   * The TLS-terminating proxy in front of the provider stand-ins (their fixed hosts), started
+   * when any of them is. Workers get its environment, so their rclone reaches the stand-ins.
+   */
+  proxy: TlsProxy | undefined;
 
   private constructor(
     readonly hub: HannibalStandin,
@@ -57,7 +72,11 @@ export class Sandbox {
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+    const sandbox = new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+    if (options.onedrive) sandbox.onedrive = await OnedriveStandin.start(options.onedrive);
+    const routes = { ...sandbox.onedrive?.proxyRoutes() };
+    if (Object.keys(routes).length > 0) sandbox.proxy = await TlsProxy.start({ routes });
+    return sandbox;
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -74,6 +93,22 @@ export class Sandbox {
       uriSchema,
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A OneDrive storage on the stand-in, with a fresh grant (needs `options.onedrive`). */
+  addOnedriveStorage(uriSchema: string): { storage: Storage; grant: ProviderGrant } {
+    if (!this.onedrive) throw new Error('the sandbox was started without the OneDrive stand-in (options.onedrive)');
+    const grant = this.onedrive.oauth.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'onedrive',
+      uriSchema,
+      clientId: DEFAULT_ONEDRIVE_CLIENT.clientId,
+      clientSecret: DEFAULT_ONEDRIVE_CLIENT.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -107,7 +142,7 @@ export class Sandbox {
 
   /** Every secret the sandbox handed out: none may ever appear in a log line. */
   secrets(): string[] {
-    return [...this.passwords, ...this.gcs.issuedSecrets()];
+    return [...this.passwords, ...this.gcs.issuedSecrets(), ...(this.onedrive?.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox. */
@@ -121,6 +156,8 @@ export class Sandbox {
       WORKER_NETWORKS: 'sandbox',
       GCS_TOKEN_URL: this.gcs.tokenUrl,
       GCS_API_URL: this.gcs.apiEndpoint,
+      ...(this.onedrive ? { ONEDRIVE_TOKEN_URL: this.onedrive.tokenUrl, ONEDRIVE_GRAPH_URL: this.onedrive.graphUrl } : {}),
+      ...this.proxy?.env(),
       WORKER_HEARTBEAT_SECONDS: '5',
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
@@ -138,7 +175,7 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.onedrive?.close(), this.proxy?.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
