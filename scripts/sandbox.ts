@@ -14,6 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
+import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, GOOGLE_TOKEN_HOST, type GdriveStandinOptions } from './standins/gdrive/server.js';
 import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
 import type { Grant as ProviderGrant } from './standins/oauth/authority.js';
 import { DEFAULT_ONEDRIVE_CLIENT, OnedriveStandin, type OnedriveStandinOptions } from './standins/onedrive/server.js';
@@ -28,10 +29,9 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
-  /**
-   * Starts the OneDrive stand-in (Microsoft Graph + Microsoft's token endpoint) and the TLS
-   * proxy that routes rclone to it; absent = neither is started.
-   */
+  /** Starts the Google Drive stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  gdrive?: GdriveStandinOptions;
+  /** Starts the OneDrive stand-in (Graph + Microsoft's token endpoint) and the TLS proxy rclone reaches it through; off by default. */
   onedrive?: OnedriveStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
@@ -55,13 +55,6 @@ export class Sandbox {
   private readonly workers = new Set<WorkerProcess>();
   private readonly ownsDir: boolean;
   private readonly passwords = new Set<string>();
-  /** The OneDrive stand-in, when `options.onedrive` was given. */
-  onedrive: OnedriveStandin | undefined;
-  /**
-   * The TLS-terminating proxy in front of the provider stand-ins (their fixed hosts), started
-   * when any of them is. Workers get its environment, so their rclone reaches the stand-ins.
-   */
-  proxy: TlsProxy | undefined;
 
   private constructor(
     readonly hub: HannibalStandin,
@@ -69,6 +62,15 @@ export class Sandbox {
     readonly webdav: WebdavStandin,
     readonly dir: string,
     ownsDir: boolean,
+    /** Present when asked for (`SandboxOptions.gdrive`), with the proxy rclone reaches it through. */
+    readonly gdrive?: { standin: GdriveStandin; proxy: TlsProxy },
+    /** Present when asked for (`SandboxOptions.onedrive`). */
+    readonly onedrive?: OnedriveStandin,
+    /**
+     * One TLS-terminating proxy for every provider stand-in started (their fixed hosts): workers
+     * get its environment, so their rclone reaches the stand-ins.
+     */
+    readonly proxy?: TlsProxy,
   ) {
     this.ownsDir = ownsDir;
     for (const user of hub.users()) this.passwords.add(user.password);
@@ -93,16 +95,19 @@ export class Sandbox {
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav] = await Promise.all([
+    const [hub, gcs, webdav, gdrive, onedrive] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
+      options.gdrive ? GdriveStandin.start(options.gdrive) : undefined,
+      options.onedrive ? OnedriveStandin.start(options.onedrive) : undefined,
     ]);
-    const sandbox = new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
-    if (options.onedrive) sandbox.onedrive = await OnedriveStandin.start(options.onedrive);
-    const routes = { ...sandbox.onedrive?.proxyRoutes() };
-    if (Object.keys(routes).length > 0) sandbox.proxy = await TlsProxy.start({ routes });
-    return sandbox;
+    const routes = {
+      ...(gdrive ? { [DRIVE_API_HOST]: gdrive.url, [GOOGLE_TOKEN_HOST]: gdrive.url } : {}),
+      ...onedrive?.proxyRoutes(),
+    };
+    const proxy = Object.keys(routes).length > 0 ? await TlsProxy.start({ routes }) : undefined;
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive && proxy ? { standin: gdrive, proxy } : undefined, onedrive, proxy);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -127,9 +132,9 @@ export class Sandbox {
     return { storage, grant };
   }
 
-  /** A OneDrive storage on the stand-in, with a fresh grant (needs `options.onedrive`). */
+  /** A OneDrive storage on the stand-in, with a fresh grant (needs `SandboxOptions.onedrive`). */
   addOnedriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
-    if (!this.onedrive) throw new Error('the sandbox was started without the OneDrive stand-in (options.onedrive)');
+    if (!this.onedrive) throw new Error('this sandbox was started without the OneDrive stand-in (SandboxOptions.onedrive)');
     const grant = this.onedrive.oauth.issueGrant();
     const storage = this.hub.addStorage({
       technology: 'onedrive',
@@ -137,6 +142,23 @@ export class Sandbox {
       ...userIdOf(owner),
       clientId: DEFAULT_ONEDRIVE_CLIENT.clientId,
       clientSecret: DEFAULT_ONEDRIVE_CLIENT.clientSecret,
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
+  addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
+    if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
+    const grant = this.gdrive.standin.issueGrant();
+    const storage = this.hub.addStorage({
+      technology: 'googledrive',
+      uriSchema,
+      ...userIdOf(owner),
+      clientId: DEFAULT_DRIVE_CLIENT.clientId,
+      clientSecret: DEFAULT_DRIVE_CLIENT.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -185,7 +207,7 @@ export class Sandbox {
    */
   secrets(): string[] {
     const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
-    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.onedrive?.issuedSecrets() ?? [])];
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? []), ...(this.onedrive?.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
@@ -200,12 +222,13 @@ export class Sandbox {
       WORKER_NETWORKS: 'sandbox',
       GCS_TOKEN_URL: this.gcs.tokenUrl,
       GCS_API_URL: this.gcs.apiEndpoint,
-      ...(this.onedrive ? { ONEDRIVE_TOKEN_URL: this.onedrive.tokenUrl, ONEDRIVE_GRAPH_URL: this.onedrive.graphUrl } : {}),
-      ...this.proxy?.env(),
       WORKER_HEARTBEAT_SECONDS: '5',
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl } : {}),
+      ...(this.onedrive ? { ONEDRIVE_TOKEN_URL: this.onedrive.tokenUrl, ONEDRIVE_GRAPH_URL: this.onedrive.graphUrl } : {}),
+      ...this.proxy?.env(),
       ...overrides,
     };
   }
@@ -219,7 +242,7 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.onedrive?.close(), this.proxy?.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.proxy?.close(), this.gdrive?.standin.close(), this.onedrive?.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }

@@ -7,7 +7,7 @@ import type { StoredObject } from './objects.js';
 import { objectEtag } from './resources.js';
 import type { BandwidthPacer } from './throttle.js';
 
-interface ByteRange {
+export interface ByteRange {
   first: number;
   last: number;
 }
@@ -38,7 +38,7 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, objec
 }
 
 /** One `bytes=` range; undefined means "send everything" (no header, or a form not supported). */
-function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
+export function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
   const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match) return undefined;
   const [, from = '', to = ''] = match;
