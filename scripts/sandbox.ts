@@ -135,30 +135,29 @@ export class Sandbox {
   /** A OneDrive storage on the stand-in, with a fresh grant (needs `SandboxOptions.onedrive`). */
   addOnedriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
     if (!this.onedrive) throw new Error('this sandbox was started without the OneDrive stand-in (SandboxOptions.onedrive)');
-    const grant = this.onedrive.oauth.issueGrant();
-    const storage = this.hub.addStorage({
-      technology: 'onedrive',
-      uriSchema,
-      ...userIdOf(owner),
-      clientId: DEFAULT_ONEDRIVE_CLIENT.clientId,
-      clientSecret: DEFAULT_ONEDRIVE_CLIENT.clientSecret,
-      accessToken: grant.accessToken,
-      refreshToken: grant.refreshToken,
-      expiresAt: grant.expiresAt.toISOString(),
-    });
-    return { storage, grant };
+    return this.addOAuthStorage('onedrive', uriSchema, owner, DEFAULT_ONEDRIVE_CLIENT, this.onedrive.oauth.issueGrant());
   }
 
   /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
   addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
     if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
-    const grant = this.gdrive.standin.issueGrant();
+    return this.addOAuthStorage('googledrive', uriSchema, owner, DEFAULT_DRIVE_CLIENT, this.gdrive.standin.issueGrant());
+  }
+
+  /** A hub storage holding a provider grant and the OAuth client it was issued to. */
+  private addOAuthStorage<G extends Grant>(
+    technology: string,
+    uriSchema: string,
+    owner: OwnedBy,
+    client: { clientId: string; clientSecret: string },
+    grant: G,
+  ): { storage: Storage; grant: G } {
     const storage = this.hub.addStorage({
-      technology: 'googledrive',
+      technology,
       uriSchema,
       ...userIdOf(owner),
-      clientId: DEFAULT_DRIVE_CLIENT.clientId,
-      clientSecret: DEFAULT_DRIVE_CLIENT.clientSecret,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
