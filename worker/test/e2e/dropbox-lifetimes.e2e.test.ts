@@ -25,7 +25,7 @@ describe('a Dropbox job lasting many access-token lifetimes', () => {
   it('commits every file exactly once on one rclone, tokens pushed live without touching its batcher', { timeout: 360_000 }, async () => {
     // 50 × 50 kB through a 20 kB/s link: at least 125 s, over 6 token lifetimes.
     const sandbox = await startSandbox({ dropbox: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, bytesPerSecond: 20_000 } });
-    const dropbox = sandbox.dropbox!.standin;
+    const dropbox = sandbox.dropbox!;
     const laptop = sandbox.addLocalStorage('laptop');
     const { storage: box } = sandbox.addDropboxStorage('dropbox');
     const source = join(sandbox.dir, 'photos');
