@@ -14,8 +14,11 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
+import { DEFAULT_CLIENT as DROPBOX_CLIENT, DropboxStandin, type DropboxStandinOptions } from './standins/dropbox/server.js';
 import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, GOOGLE_TOKEN_HOST, type GdriveStandinOptions } from './standins/gdrive/server.js';
 import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
+import type { Grant as ProviderGrant } from './standins/oauth/authority.js';
+import { DEFAULT_ONEDRIVE_CLIENT, OnedriveStandin, type OnedriveStandinOptions } from './standins/onedrive/server.js';
 import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
@@ -29,6 +32,10 @@ export interface SandboxOptions {
   webdav?: WebdavStandinOptions;
   /** Starts the Google Drive stand-in (and the TLS proxy rclone reaches it through); off by default. */
   gdrive?: GdriveStandinOptions;
+  /** Starts the OneDrive stand-in (Graph + Microsoft's token endpoint) and the TLS proxy rclone reaches it through; off by default. */
+  onedrive?: OnedriveStandinOptions;
+  /** Starts the Dropbox stand-in (both API hosts + the token endpoint) behind the TLS proxy; off by default. */
+  dropbox?: DropboxStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
 }
@@ -60,6 +67,15 @@ export class Sandbox {
     ownsDir: boolean,
     /** Present when asked for (`SandboxOptions.gdrive`), with the proxy rclone reaches it through. */
     readonly gdrive?: { standin: GdriveStandin; proxy: TlsProxy },
+    /** Present when asked for (`SandboxOptions.onedrive`). */
+    readonly onedrive?: OnedriveStandin,
+    /**
+     * One TLS-terminating proxy for every provider stand-in started (their fixed hosts): workers
+     * get its environment, so their rclone reaches the stand-ins.
+     */
+    readonly proxy?: TlsProxy,
+    /** Present when asked for (`SandboxOptions.dropbox`). */
+    readonly dropbox?: DropboxStandin,
   ) {
     this.ownsDir = ownsDir;
     for (const user of hub.users()) this.passwords.add(user.password);
@@ -84,13 +100,21 @@ export class Sandbox {
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav, gdrive] = await Promise.all([
+    const [hub, gcs, webdav, gdrive, onedrive, dropbox] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
-      options.gdrive ? startGdrive(options.gdrive) : undefined,
+      options.gdrive ? GdriveStandin.start(options.gdrive) : undefined,
+      options.onedrive ? OnedriveStandin.start(options.onedrive) : undefined,
+      options.dropbox ? DropboxStandin.start(options.dropbox) : undefined,
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive);
+    const routes = {
+      ...(gdrive ? { [DRIVE_API_HOST]: gdrive.url, [GOOGLE_TOKEN_HOST]: gdrive.url } : {}),
+      ...onedrive?.proxyRoutes(),
+      ...dropbox?.hosts,
+    };
+    const proxy = Object.keys(routes).length > 0 ? await TlsProxy.start({ routes }) : undefined;
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive && proxy ? { standin: gdrive, proxy } : undefined, onedrive, proxy, dropbox);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -115,16 +139,38 @@ export class Sandbox {
     return { storage, grant };
   }
 
+  /** A OneDrive storage on the stand-in, with a fresh grant (needs `SandboxOptions.onedrive`). */
+  addOnedriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
+    if (!this.onedrive) throw new Error('this sandbox was started without the OneDrive stand-in (SandboxOptions.onedrive)');
+    return this.addOAuthStorage('onedrive', uriSchema, owner, DEFAULT_ONEDRIVE_CLIENT, this.onedrive.oauth.issueGrant());
+  }
+
+  /** A Dropbox storage on the stand-in, with a fresh grant (needs `SandboxOptions.dropbox`). */
+  addDropboxStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
+    if (!this.dropbox) throw new Error('this sandbox was started without the Dropbox stand-in (SandboxOptions.dropbox)');
+    return this.addOAuthStorage('dropbox', uriSchema, owner, DROPBOX_CLIENT, this.dropbox.issueGrant());
+  }
+
   /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
   addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
     if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
-    const grant = this.gdrive.standin.issueGrant();
+    return this.addOAuthStorage('googledrive', uriSchema, owner, DEFAULT_DRIVE_CLIENT, this.gdrive.standin.issueGrant());
+  }
+
+  /** A hub storage holding a provider grant and the OAuth client it was issued to. */
+  private addOAuthStorage<G extends Grant>(
+    technology: string,
+    uriSchema: string,
+    owner: OwnedBy,
+    client: { clientId: string; clientSecret: string },
+    grant: G,
+  ): { storage: Storage; grant: G } {
     const storage = this.hub.addStorage({
-      technology: 'googledrive',
+      technology,
       uriSchema,
       ...userIdOf(owner),
-      clientId: DEFAULT_DRIVE_CLIENT.clientId,
-      clientSecret: DEFAULT_DRIVE_CLIENT.clientSecret,
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -173,7 +219,7 @@ export class Sandbox {
    */
   secrets(): string[] {
     const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
-    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? [])];
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? []), ...(this.onedrive?.issuedSecrets() ?? []), ...(this.dropbox?.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
@@ -192,7 +238,10 @@ export class Sandbox {
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
-      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl, ...this.gdrive.proxy.env() } : {}),
+      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl } : {}),
+      ...(this.onedrive ? { ONEDRIVE_TOKEN_URL: this.onedrive.tokenUrl, ONEDRIVE_GRAPH_URL: this.onedrive.graphUrl } : {}),
+      ...(this.dropbox ? { DROPBOX_TOKEN_URL: this.dropbox.tokenUrl } : {}),
+      ...this.proxy?.env(),
       ...overrides,
     };
   }
@@ -210,18 +259,13 @@ export class Sandbox {
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.gdrive?.proxy.close(), this.gdrive?.standin.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.proxy?.close(), this.gdrive?.standin.close(), this.onedrive?.close(), this.dropbox?.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
 
 function userIdOf(owner: OwnedBy): { userId?: string } {
   return owner.user === undefined ? {} : { userId: owner.user.id };
-}
-
-async function startGdrive(options: GdriveStandinOptions): Promise<{ standin: GdriveStandin; proxy: TlsProxy }> {
-  const standin = await GdriveStandin.start(options);
-  return { standin, proxy: await TlsProxy.start({ routes: { [DRIVE_API_HOST]: standin.url, [GOOGLE_TOKEN_HOST]: standin.url } }) };
 }
 
 export interface LogRecord {

@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../sandbox.js';
+import { benchDropboxBatching } from './dropbox-batching.js';
 import { benchJobLatency } from './job-latency.js';
 import { benchRcCalls } from './rc-calls.js';
 import { benchRcloneRestart } from './rclone-restart.js';
@@ -30,6 +31,7 @@ const BENCHES: Bench[] = [
   { id: 'reauth-burst', run: async () => [await benchReauthBurst()] },
   { id: 'start-time', run: async (o) => [await benchStartTime(o)] },
   { id: 'worker-kill', run: async (o) => [await benchWorkerKill(o)] },
+  { id: 'dropbox-batching', run: async () => [await benchDropboxBatching()] },
   {
     id: 'token-lead',
     run: async (o) => {

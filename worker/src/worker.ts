@@ -25,7 +25,7 @@ import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
 import { StorageCatalog } from './storage/catalog.js';
 import { graphDriveLookup } from './storage/onedrive-drive.js';
-import { RemoteManager } from './storage/remote-manager.js';
+import { RCLONE_FS_CACHE_ARGS, RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
@@ -87,7 +87,11 @@ export class Worker {
       logger,
     );
     this.hub = observeHub(this.tenancy, this.metrics.hub);
-    this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
+    this.remotes = new RemoteManager(
+      () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
+      () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
+      logger,
+    );
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
       hub: this.hub,
@@ -350,6 +354,7 @@ export class Worker {
     return RcloneProcess.start({
       rclonePath: settings.rclone.path,
       stateDir: join(settings.worker.stateDir, 'rclone'),
+      extraArgs: [...RCLONE_FS_CACHE_ARGS],
       logger: this.options.logger,
       rcObserver: this.metrics.rc,
       onLog: (line) => {

@@ -46,7 +46,7 @@ export interface RecoveryHost {
 export interface AuthRecoveryOptions {
   host: RecoveryHost;
   catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'desiredRemote'>;
-  remotes: Pick<RemoteManager, 'reloadRemote'>;
+  remotes: Pick<RemoteManager, 'reloadRemote' | 'diff' | 'apply'>;
   tokens: Pick<TokenBroker, 'forceRefresh'>;
   maxRecoveries: number;
   logger: Logger;
@@ -187,11 +187,16 @@ export class AuthRecovery {
     return this.reloadedWith.get(storage.id) === fingerprint(accessToken);
   }
 
-  /** Writes each storage's current token with a call that clears rclone's Fs cache for it. */
+  /**
+   * Writes each storage's remote with its current token by a call that drops rclone's cached Fs
+   * of it (`reloadRemote`); a remote rclone does not have yet is created, which is as fresh.
+   */
   private async reload(storages: readonly Storage[]): Promise<void> {
     for (const storage of storages) {
       const spec = await this.options.catalog.desiredRemote(storage);
-      await this.options.remotes.reloadRemote(spec);
+      const diff = await this.options.remotes.diff(spec);
+      if (diff.kind === 'missing') await this.options.remotes.apply(spec, diff);
+      else await this.options.remotes.reloadRemote(spec);
       this.reloadedWith.set(storage.id, fingerprint(tokenOf(spec.parameters.token)));
     }
   }

@@ -61,7 +61,7 @@ export interface JobRunnerOptions {
   outbox: Pick<ReportOutbox, 'enqueue'>;
   rclone: CurrentRclone;
   catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'>;
-  remotes: Pick<RemoteManager, 'apply' | 'reloadRemote'>;
+  remotes: Pick<RemoteManager, 'apply' | 'reloadRemote' | 'diff'>;
   tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'ensureFresh'>;
   tenancy: Pick<TenantGuard, 'whose'>;
   /** Told of every terminal report (metrics); default: nobody. */

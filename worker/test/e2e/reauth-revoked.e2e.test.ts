@@ -93,7 +93,7 @@ describe('a grant revoked during a job, then re-authentication', () => {
     // stopped, remote reloaded (rclone's cached Fs with the old token gone), run again at once.
     const runs = runsOf(worker, job.id);
     expect(runs.map((r) => r.run)).toEqual([1, 2]);
-    const reloaded = logsOf(worker, 'remote reloaded for fresh runs').find((r) => r.remote === 'gcs');
+    const reloaded = logsOf(worker, 'remote reloaded: rclone builds it afresh for the next run').find((r) => r.remote === 'gcs');
     expect(reloaded).toBeDefined();
     expect(loggedAt(reloaded!)).toBeGreaterThanOrEqual(loggedAt(adopted));
     expect(loggedAt(runs[1]!)).toBeGreaterThanOrEqual(loggedAt(reloaded!));

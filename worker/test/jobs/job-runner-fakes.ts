@@ -383,8 +383,15 @@ export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'f
   }
 }
 
-export class FakeRemotes implements Pick<RemoteManager, 'apply' | 'reloadRemote'> {
+export class FakeRemotes implements Pick<RemoteManager, 'apply' | 'reloadRemote' | 'diff'> {
+  /** Remotes rclone does not have yet (`diff` says missing). */
+  readonly missing = new Set<string>();
+
   constructor(private readonly events: string[]) {}
+
+  async diff(spec: RemoteSpec): ReturnType<RemoteManager['diff']> {
+    return this.missing.has(spec.name) ? { kind: 'missing' } : { kind: 'token-only' };
+  }
 
   async apply(spec: RemoteSpec): ReturnType<RemoteManager['apply']> {
     this.events.push(`apply ${spec.name}`);

@@ -1,8 +1,8 @@
 /**
  * The two ways a token reaches a real rclone 1.60.1, as the job side relies on them: a push to a
  * remote rclone does not have yet is skipped (no rclone ERROR, real-hannibal F4), and
- * `reloadRemote` writes the token with a call that drops the remote's cached Fs, so the next run
- * builds a fresh Fs on the new token (and the other remotes' cached Fs stay).
+ * `reloadRemote` drops the remote's cached Fs, so the next run builds a fresh Fs on the new token
+ * (and the other remotes' cached Fs stay); a routine push (`pushToken`) drops none.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -26,7 +26,7 @@ beforeAll(async () => {
   root = await dirs.make('remote-reload-');
   rclone = await RcloneProcess.start({ rclonePath: 'rclone', stateDir: join(root, 'state'), logger: silentLogger(), onLog: (line) => rcloneLines.push(line) });
   rc = rclone.client;
-  remotes = new RemoteManager(() => rc, silentLogger());
+  remotes = new RemoteManager(() => rc, () => rclone.configPath, silentLogger());
   await mkdir(join(root, 'data', 'a'), { recursive: true });
   await mkdir(join(root, 'data', 'b'), { recursive: true });
 });
@@ -69,15 +69,12 @@ describe('RemoteManager, as the job side uses it', () => {
     expect(JSON.parse((await rc.configDump()).ra?.token ?? '{}')).toMatchObject({ access_token: 'tok-2' });
   });
 
-  it('reloadRemote of the same token still drops the cached Fs (config/update always clears it)', async () => {
+  it('a routine push drops no cached Fs; reloadRemote of the same token still drops it (config/update always clears it)', async () => {
     await rc.call('operations/list', { fs: `ra:${join(root, 'data', 'a')}`, remote: '' });
-    const entries = await cachedFs();
-    await remotes.reloadRemote(spec('ra', 'tok-2'));
-    expect(await cachedFs()).toBe(entries - 1);
-  });
-
-  it('reloadRemote creates a remote rclone does not have yet', async () => {
-    await remotes.reloadRemote(spec('rc-new', 'tok-9'));
-    expect((await rc.configDump())['rc-new']).toMatchObject({ type: 'local' });
+    const cached = await cachedFs();
+    await remotes.pushToken('ra', { access_token: 'tok-3', token_type: 'Bearer', expiry: '2030-01-01T00:00:00Z' });
+    expect(await cachedFs()).toBe(cached);
+    await remotes.reloadRemote(spec('ra', 'tok-3'));
+    expect(await cachedFs()).toBe(cached - 1);
   });
 });
