@@ -132,7 +132,10 @@ export function classifyStartFailure(err: unknown, rcloneUp: boolean): Failure {
   const reason = errorMessage(err);
   if (err instanceof ReauthRequiredError || (err instanceof TokenRefreshError && err.permanent)) return { class: 'reauth', reason };
   if (err instanceof TokenRefreshError) return { class: 'transient', kind: 'network', reason };
-  if (err instanceof StorageError) return { class: 'deterministic', kind: 'misconfigured', reason };
+  if (err instanceof StorageError) {
+    const text = classifyText(reason);
+    return { class: 'deterministic', kind: text?.class === 'deterministic' ? (text.kind as DeterministicKind) : 'misconfigured', reason };
+  }
   if (err instanceof RcError && err.status === undefined && !rcloneUp) return { class: 'rclone-down', reason };
   const auth = detectAuthFailure(reason);
   if (auth) return { class: 'auth', signal: auth, reason };

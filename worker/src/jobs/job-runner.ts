@@ -5,6 +5,8 @@
  * - lifecycle.ts: what an event means for a job (event × phase → next step, retry budget);
  * - failure.ts: how a run ended (auth, transient, deterministic) from rclone's answers;
  * - acquisition.ts + handback.ts: which jobs are taken, and backing off from jobs handed back;
+ * - auth-recovery.ts: fresh runs on a reloaded remote when a grant is known dead;
+ * - run-watch.ts: polling rclone for finished runs, progress and stalls, stopping runs;
  * - hub/tenancy.ts: which jobs are ours at all.
  *
  * A job, once acquired, is owned until exactly one terminal report has been queued for it, and

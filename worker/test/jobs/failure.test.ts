@@ -109,6 +109,11 @@ describe('classifyStartFailure', () => {
     expect(classifyStartFailure(err, true).class).toBe(cls);
   });
 
+  it('a storage error is misconfigured unless its text says more (an operation the hub invented: unsupported)', () => {
+    expect(classifyStartFailure(new StorageError('job 1: source storage 99 is unknown to the hub', undefined), true)).toMatchObject({ kind: 'misconfigured' });
+    expect(classifyStartFailure(new StorageError('job 1: operation 7 is not supported', undefined), true)).toMatchObject({ kind: 'unsupported' });
+  });
+
   it('an unanswered rc call while rclone is down waits for rclone', () => {
     expect(classifyStartFailure(new RcError('sync/copy', 'connect ECONNREFUSED 127.0.0.1:5572', undefined), false).class).toBe('rclone-down');
   });
