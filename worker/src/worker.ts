@@ -26,6 +26,7 @@ import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
+import { FileGrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
 
 export interface WorkerOptions {
@@ -37,6 +38,7 @@ export interface WorkerOptions {
 export class Worker {
   readonly hub: HubClient;
   readonly tokens: TokenBroker;
+  readonly grants: FileGrantJournal;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
   readonly outbox: ReportOutbox;
@@ -57,9 +59,11 @@ export class Worker {
 
     this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger });
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
+    this.grants = new FileGrantJournal({ dir: join(settings.worker.stateDir, 'grants'), logger });
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
       hub: this.hub,
+      journal: this.grants,
       sink: this.remotes,
       logger,
       providers: settings.tokens.providers,
@@ -173,6 +177,8 @@ export class Worker {
   /** Starts the machine, the hub connection and the token sweep. */
   async start(): Promise<void> {
     await this.outbox.load();
+    // Before the machine can load storages (and refresh anything): grants a crash left behind.
+    await this.grants.load();
     this.actor.start();
     this.events.start();
     this.sweepTimer = setInterval(() => {

@@ -12,7 +12,7 @@ import type { DriveLookup, OnedriveDrive } from './onedrive-drive.js';
 import { buildRemoteSpec, remotePath, type RemoteSpec } from './remote-spec.js';
 
 export interface CatalogOptions {
-  tokens: Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken'>;
+  tokens: Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken' | 'settleJournal'>;
   driveLookup: DriveLookup;
   tokenUrls: Record<OAuthTechnology, string>;
   gcsApiUrl: string | undefined;
@@ -45,6 +45,7 @@ export class StorageCatalog {
       }
     }
     for (const storage of storages) this.upsert(storage);
+    this.options.tokens.settleJournal();
     return { removed };
   }
 

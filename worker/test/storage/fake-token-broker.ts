@@ -8,7 +8,7 @@ import type { Storage } from '../../../shared/hannibal.js';
 import type { RcloneToken } from '../../../shared/rclone-rc.js';
 import { isOAuthTechnology, type AdoptResult, type TokenBroker } from '../../src/tokens/broker.js';
 
-export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken'> {
+export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken' | 'settleJournal'> {
   readonly tracked = new Set<number>();
   readonly adopted: { id: number; result: AdoptResult }[] = [];
   readonly ensureFreshCalls: { id: number; minValidityMs: number | undefined }[] = [];
@@ -18,6 +18,8 @@ export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | '
   readonly failures = new Map<number, Error>();
   /** The token held per storage. */
   readonly current = new Map<number, RcloneToken>();
+  /** How often the catalog asked to settle the grant journal (after each full load). */
+  journalSettled = 0;
   private issued = 0;
 
   adopt(storage: Storage): AdoptResult {
@@ -52,5 +54,9 @@ export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | '
 
   currentToken(storageId: number): RcloneToken | undefined {
     return this.current.get(storageId);
+  }
+
+  settleJournal(): void {
+    this.journalSettled += 1;
   }
 }
