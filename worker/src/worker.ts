@@ -16,6 +16,7 @@ import { HubEvents } from './hub/signalr-events.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
+import { OutboundDispatcher } from './outbound/dispatcher.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
@@ -28,6 +29,7 @@ import { stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
 import { FileGrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
+import { settleWithin } from './util/concurrency.js';
 
 export interface WorkerOptions {
   settings: Settings;
@@ -39,6 +41,8 @@ export class Worker {
   readonly hub: HubClient;
   readonly tokens: TokenBroker;
   readonly grants: FileGrantJournal;
+  /** The worker's own HTTP to providers and the hub: proxy and private CA (outbound/dispatcher.ts). */
+  private readonly outbound: OutboundDispatcher;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
   readonly outbox: ReportOutbox;
@@ -57,11 +61,12 @@ export class Worker {
     const { settings, logger } = options;
     this.log = logger.child({ component: 'worker' });
 
-    this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger });
+    this.outbound = new OutboundDispatcher(settings.outbound);
+    this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound });
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
     this.grants = new FileGrantJournal({ dir: join(settings.worker.stateDir, 'grants'), logger });
     this.tokens = new TokenBroker({
-      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
+      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000, dispatcher: this.outbound }),
       hub: this.hub,
       journal: this.grants,
       sink: this.remotes,
@@ -73,7 +78,7 @@ export class Worker {
     });
     this.catalog = new StorageCatalog({
       tokens: this.tokens,
-      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl),
+      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl, { dispatcher: this.outbound }),
       tokenUrls: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, settings.tokens.providers[t].tokenUrl])) as Record<
         (typeof OAUTH_TECHNOLOGIES)[number],
         string
@@ -241,6 +246,17 @@ export class Worker {
       },
       'worker configuration',
     );
+    const { outbound, tokens } = settings;
+    this.log.info(
+      {
+        hub: this.outbound.describe(settings.hub.url),
+        graph: this.outbound.describe(tokens.onedriveGraphUrl),
+        tokenEndpoints: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, this.outbound.describe(tokens.providers[t].tokenUrl)])),
+        noProxy: outbound.noProxy,
+        privateCa: outbound.caFile,
+      },
+      'outbound HTTP of the worker',
+    );
   }
 
   private async checkOnline(): Promise<void> {
@@ -325,6 +341,9 @@ export class Worker {
     });
     this.tokens.stop();
     this.jobs.stopTimers();
+    // Lets a token answer in flight arrive (a rotated grant must reach the journal), briefly.
+    const closed = await settleWithin(this.outbound.close(), 2000);
+    if (closed.status === 'pending') await this.outbound.destroy().catch(() => undefined);
     this.log.info('worker stopped');
   }
 }
