@@ -51,3 +51,23 @@ export function finishedRecord(worker: WorkerProcess, jobId: number): LogRecord 
   return logsOf(worker, 'job finished').find((r) => r.jobId === jobId);
 }
 
+
+/**
+ * Asks the stand-in's token endpoint, as a third party (user agent `test-probe`), whether a
+ * refresh token is alive: 200 or 400 (invalid_grant). With rotation on, a live token is spent
+ * by the probe, so probe only once the worker is stopped.
+ */
+export async function probeRefreshToken(gcs: GcsStandin, refreshToken: string | null | undefined): Promise<number> {
+  const res = await fetch(gcs.tokenUrl, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'test-probe' },
+    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken ?? '', client_id: 'gcs-standin-client', client_secret: 'gcs-standin-secret' }),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** The worker's token requests, oldest first (probes and rclone left out). */
+export function workerTokenRequests(gcs: GcsStandin): GcsStandin['tokenLog'] {
+  return gcs.tokenLog.filter((e) => e.userAgent === 'rclone-sync-worker').sort((a, b) => a.at - b.at);
+}
