@@ -14,7 +14,7 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
-import { HannibalStandin, type HannibalStandinOptions } from './standins/hannibal/server.js';
+import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
@@ -34,10 +34,19 @@ export interface Place {
   path: string;
 }
 
+/**
+ * Whose a storage (and so its endpoints, rules and jobs) is, or whose credentials a worker logs
+ * in with: a user of the hub (`sandbox.hubUser`, or one from `sandbox.addUser`). Default: the
+ * hub's first user, `HUB_USER`.
+ */
+export interface OwnedBy {
+  user?: HubUser;
+}
+
 export class Sandbox {
   private readonly workers = new Set<WorkerProcess>();
   private readonly ownsDir: boolean;
-  private readonly passwords = new Set<string>([HUB_USER.password]);
+  private readonly passwords = new Set<string>();
 
   private constructor(
     readonly hub: HannibalStandin,
@@ -47,6 +56,23 @@ export class Sandbox {
     ownsDir: boolean,
   ) {
     this.ownsDir = ownsDir;
+    for (const user of hub.users()) this.passwords.add(user.password);
+  }
+
+  /** The hub's first user: owns what is created without an owner, and is the workers' default login. */
+  get hubUser(): HubUser {
+    const first = this.hub.users()[0];
+    if (first === undefined) throw new Error('the hub has no user');
+    return first;
+  }
+
+  /**
+   * Another user of the same hub, with its own login. Give it to `add…Storage`, `workerEnv` or
+   * `spawnWorker` as `{ user }` to run two users on one hub, each with its own worker.
+   */
+  addUser(email: string, password: string): HubUser {
+    this.passwords.add(password);
+    return this.hub.addUser({ email, password });
   }
 
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
@@ -61,17 +87,18 @@ export class Sandbox {
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
-  addLocalStorage(uriSchema: string): Storage {
-    return this.hub.addStorage({ technology: 'local', uriSchema });
+  addLocalStorage(uriSchema: string, owner: OwnedBy = {}): Storage {
+    return this.hub.addStorage({ technology: 'local', uriSchema, ...userIdOf(owner) });
   }
 
   /** A GCS storage on the stand-in, with a fresh grant (as if the user had authorised it). */
-  addGcsStorage(uriSchema: string, options: { bucket?: string; withClientCredentials?: boolean } = {}): { storage: Storage; grant: Grant } {
+  addGcsStorage(uriSchema: string, options: { bucket?: string; withClientCredentials?: boolean } & OwnedBy = {}): { storage: Storage; grant: Grant } {
     this.gcs.createBucket(options.bucket ?? 'bucket');
     const grant = this.gcs.issueGrant();
     const storage = this.hub.addStorage({
       technology: 'gcs',
       uriSchema,
+      ...userIdOf(options),
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
       accessToken: grant.accessToken,
@@ -81,22 +108,32 @@ export class Sandbox {
     return { storage, grant };
   }
 
-  /** A Nextcloud storage on the WebDAV stand-in (the user is created when missing). */
-  addNextcloudStorage(uriSchema: string, username: string, password: string): Storage {
+  /** A Nextcloud storage on the WebDAV stand-in (the WebDAV user is created when missing). */
+  addNextcloudStorage(uriSchema: string, username: string, password: string, owner: OwnedBy = {}): Storage {
     this.passwords.add(password);
     try {
       this.webdav.addUser(username, password);
     } catch {
       this.webdav.setPassword(username, password);
     }
-    return this.hub.addStorage({ technology: 'nextcloud', uriSchema, host: this.webdav.url, username, password });
+    return this.hub.addStorage({ technology: 'nextcloud', uriSchema, host: this.webdav.url, username, password, ...userIdOf(owner) });
   }
 
-  /** A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`). */
-  addRule(name: string, source: Place, destination: Place, operation: RuleOperation = RuleOperation.Copy): Rule {
+  /**
+   * A rule from one place to another; returns it (create jobs with `hub.createJob(rule.id)`; the
+   * hub plans later ones from the rule's `maxDestinationAge` and `minRetryTime`, as TimeSpans
+   * like `"00:00:05"`). Endpoints and rule belong to the source storage's user.
+   */
+  addRule(
+    name: string,
+    source: Place,
+    destination: Place,
+    operation: RuleOperation = RuleOperation.Copy,
+    spans: { maxDestinationAge?: string; minRetryTime?: string } = {},
+  ): Rule {
     const src = this.hub.addEndpoint({ storageId: source.storage.id, path: source.path });
     const dst = this.hub.addEndpoint({ storageId: destination.storage.id, path: destination.path });
-    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation });
+    return this.hub.addRule({ name, sourceEndpointId: src.id, destinationEndpointId: dst.id, operation, ...spans });
   }
 
   /** Changes a Nextcloud user's password on the server (not in the hub). */
@@ -105,17 +142,23 @@ export class Sandbox {
     this.webdav.setPassword(username, password);
   }
 
-  /** Every secret the sandbox handed out: none may ever appear in a log line. */
+  /**
+   * Every secret the sandbox handed out: none may ever appear in a log line. With the hub
+   * users' passwords go their password hashes and security stamps, which `GET /users/-1`
+   * serves as the real hub does.
+   */
   secrets(): string[] {
-    return [...this.passwords, ...this.gcs.issuedSecrets()];
+    const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets()];
   }
 
-  /** Environment for a worker process pointed at this sandbox. */
-  workerEnv(name: string, overrides: Record<string, string> = {}): Record<string, string> {
+  /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
+  workerEnv(name: string, overrides: Record<string, string> = {}, options: OwnedBy = {}): Record<string, string> {
+    const user = options.user ?? this.hubUser;
     return {
       HANNIBAL_URL: this.hub.url,
-      BACKER_USERNAME: HUB_USER.email,
-      BACKER_PASSWORD: HUB_USER.password,
+      BACKER_USERNAME: user.email,
+      BACKER_PASSWORD: user.password,
       WORKER_STATE_DIR: join(this.dir, `state-${name}`),
       WORKER_OWNER_ID: `worker-${name}`,
       WORKER_NETWORKS: 'sandbox',
@@ -129,9 +172,9 @@ export class Sandbox {
     };
   }
 
-  /** Starts a worker process as users run it. */
-  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } = {}): WorkerProcess {
-    const worker = new WorkerProcess(name, this.workerEnv(name, overrides), options.echo ?? false);
+  /** Starts a worker process as users run it, logged in as `options.user` (default the first user). */
+  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } & OwnedBy = {}): WorkerProcess {
+    const worker = new WorkerProcess(name, this.workerEnv(name, overrides, options), options.echo ?? false);
     this.workers.add(worker);
     return worker;
   }
@@ -141,6 +184,10 @@ export class Sandbox {
     await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
+}
+
+function userIdOf(owner: OwnedBy): { userId?: string } {
+  return owner.user === undefined ? {} : { userId: owner.user.id };
 }
 
 export interface LogRecord {

@@ -79,7 +79,7 @@ async function runDemo(): Promise<number> {
       if (report.state === 2) continue;
       const job = sandbox.hub.job(report.jobId);
       say(`hub got report: job ${report.jobId} (${job?.tag ?? '?'}) → ${jobStateName(report.state)}${report.reason ? ` (${report.reason})` : ''}`);
-      if (report.state === 4 && job?.tag === 'photos → GCS') verifyGcs(sandbox, files);
+      if (report.state === 4 && job?.fromRuleId === rules[0]?.id) verifyGcs(sandbox, files);
     }
   }, 500);
   watcher.unref();

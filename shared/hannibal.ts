@@ -152,18 +152,29 @@ export interface LoginResponse {
 export const HubPaths = {
   login: '/api/authb/v1/token',
   currentUser: '/api/hannibal/v1/users/-1',
+  /** `GET` any user's job by id, rule, endpoints and storages embedded (no owner or user check). */
+  job: (id: number) => `/api/hannibal/v1/jobs/${id}`,
   storages: '/api/hannibal/v1/storages',
   storage: (id: number) => `/api/hannibal/v1/storages/${id}`,
   acquireNextJob: '/api/hannibal/v1/acquireNextJob',
   reportJob: '/api/hannibal/v1/reportJob',
 } as const;
 
-/** SignalR hub path (relative to the SignalR base) and the server-to-client method names. */
+/**
+ * SignalR hub path (relative to the SignalR base) and the server-to-client method names. All go
+ * to every connected client (research/real-hannibal.md §6, F5):
+ * - `NewJobAvailable()`: a job was created or handed back, or a rule changed;
+ * - `StorageReauthenticated(uriSchema)`: a `PUT /storages/{id}` changed a token or a credential;
+ * - `JobUpdated(jobId, stateName)`: on every acquisition and every applied report, heartbeats
+ *   included; the state is the job's state name after the change (`"Ready"` after a DoneFailure);
+ * - `RulesFlushed()`: a user flushed their rule states.
+ */
 export const HUB_PATH = '/hannibal';
 export const HubMethods = {
   newJobAvailable: 'NewJobAvailable',
   storageReauthenticated: 'StorageReauthenticated',
   jobUpdated: 'JobUpdated',
+  rulesFlushed: 'RulesFlushed',
 } as const;
 
 /** Heartbeat deadline enforced by Hannibal for `Executing` jobs. */

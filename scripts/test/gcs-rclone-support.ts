@@ -51,6 +51,14 @@ export class RcloneSandbox {
     await writeFile(this.configPath, `${lines.join('\n')}\n`, { mode: 0o600 });
   }
 
+  /** Writes a config file with these remotes (name → rclone parameters, values as rclone stores them). */
+  async writeRemotes(remotes: Record<string, Record<string, string>>): Promise<void> {
+    const sections = Object.entries(remotes).map(([name, parameters]) =>
+      [`[${name}]`, ...Object.entries(parameters).map(([key, value]) => `${key} = ${value}`)].join('\n'),
+    );
+    await writeFile(this.configPath, `${sections.join('\n\n')}\n`, { mode: 0o600 });
+  }
+
   /** The token rclone currently holds in its config file for `remote`. */
   async storedToken(remote: string): Promise<RcloneToken> {
     const config = await readFile(this.configPath, 'utf8');
@@ -60,12 +68,13 @@ export class RcloneSandbox {
     return JSON.parse(line.slice('token = '.length)) as RcloneToken;
   }
 
-  async rclone(args: readonly string[]): Promise<RcloneResult> {
+  /** Runs rclone with a clean environment plus `env` (e.g. a TLS proxy's `env()`). */
+  async rclone(args: readonly string[], env: Record<string, string> = {}): Promise<RcloneResult> {
     const result = await execa(RCLONE, ['--config', this.configPath, ...args], {
       reject: false,
       stdin: 'ignore',
       extendEnv: false,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, XDG_CACHE_HOME: join(this.dir, 'cache') },
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: this.dir, XDG_CACHE_HOME: join(this.dir, 'cache'), ...env },
       timeout: 120_000,
     });
     return { exitCode: result.exitCode ?? -1, stdout: result.stdout, stderr: result.stderr };

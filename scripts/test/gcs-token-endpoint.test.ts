@@ -57,7 +57,12 @@ describe('token endpoint', () => {
         grantType: 'refresh_token',
         clientId: DEFAULT_CLIENT.clientId,
         status: 200,
+        error: undefined,
         refreshTokenFingerprint: fingerprint(grant.refreshToken),
+        grantId: grant.grantId,
+        generation: 1,
+        latestGeneration: 1,
+        issuedGeneration: undefined,
       },
     ]);
     expect(server.tokenLog[0]!.at).toBeGreaterThanOrEqual(before);

@@ -1,11 +1,14 @@
 /**
- * The Hannibal stand-in's REST contract: login and sessions, the current user, storages and
- * their update semantics, unknown routes, simulated outages.
+ * The Hannibal stand-in's REST contract, as the real hub has it (research/real-hannibal.md §3,
+ * §6–§8): login and sessions, the current user, storages and their update semantics, unknown
+ * routes, simulated outages.
  */
+import { pbkdf2Sync } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubPaths, type LoginResponse, type Storage } from '../../shared/hannibal.js';
 import { HannibalStandin, type HannibalStandinOptions } from '../standins/hannibal/server.js';
 import { HubTestClient, WORKER_ACCOUNT } from './hannibal-test-client.js';
+import { SAMPLE_STORAGE, SAMPLE_USER_KEYS, shapeOf } from './hannibal-wire-samples.js';
 
 let standin: HannibalStandin | undefined;
 
@@ -67,32 +70,60 @@ describe('login and sessions', () => {
     expect((await client.request('GET', HubPaths.currentUser)).status).toBe(200);
   });
 
-  it('returns the logged-in user as an Identity user without a password hash', async () => {
+  it('returns the whole Identity user of the session for id -1, password hash and stamps included, and 401 for any other id', async () => {
     const { client } = await startHub();
     await client.login();
 
     const reply = await client.request('GET', HubPaths.currentUser);
 
     expect(reply.status).toBe(200);
-    expect(reply.body).toMatchObject({ userName: WORKER_ACCOUNT.email, email: WORKER_ACCOUNT.email, id: expect.any(String) as unknown });
-    expect(JSON.stringify(reply.body)).not.toContain(WORKER_ACCOUNT.password);
+    const user = reply.body as Record<string, unknown>;
+    expect(new Set(Object.keys(user))).toEqual(new Set(SAMPLE_USER_KEYS));
+    expect(user).toMatchObject({ lazyLoader: {}, userName: WORKER_ACCOUNT.email, email: WORKER_ACCOUNT.email, emailConfirmed: false, id: expect.any(String) as unknown });
+    expect(user.securityStamp).toMatch(/^[A-Z2-7]{32}$/);
+    expect(user.concurrencyStamp).toMatch(/^[0-9a-f-]{36}$/);
+    expect(JSON.stringify(user)).not.toContain(WORKER_ACCOUNT.password);
+    // An ASP.NET Identity v3 hash: 0x01, PRF, iterations, salt length, salt, PBKDF2 subkey.
+    const hash = Buffer.from(user.passwordHash as string, 'base64');
+    expect(hash[0]).toBe(1);
+    const iterations = hash.readUInt32BE(5);
+    const salt = hash.subarray(13, 13 + hash.readUInt32BE(9));
+    expect(hash.subarray(13 + salt.length)).toEqual(pbkdf2Sync(WORKER_ACCOUNT.password, salt, iterations, 32, 'sha256'));
+
+    expect(await client.request('GET', '/api/hannibal/v1/users/7')).toEqual({ status: 401, body: undefined });
+  });
+
+  it('lets a user added later log in with its own id', async () => {
+    const { hub, client } = await startHub();
+    const added = hub.addUser({ email: 'bob@example.test', password: 'bob-password-1' });
+    expect(() => hub.addUser({ email: 'BOB@example.test', password: 'x' })).toThrow(/exists/);
+
+    await client.login('bob@example.test', 'bob-password-1');
+
+    expect((await client.request('GET', HubPaths.currentUser)).body).toMatchObject({ id: added.id, email: 'bob@example.test' });
+    expect(added.id).not.toBe(hub.users()[0]?.id);
   });
 });
 
 describe('storages', () => {
-  it('lists every storage with its secrets', async () => {
+  it('lists every user’s storages with their secrets, without lazyLoader, with the hub’s defaults for members not given', async () => {
     const { hub, client } = await startHub();
     const added = hub.addStorage({ technology: 'gcs', uriSchema: 'gcs1', accessToken: 'at-1', refreshToken: 'rt-1', clientSecret: 'cs' });
+    const local = hub.addStorage({ technology: 'local', uriSchema: 'lablocal' });
+    const others = hub.addStorage({ technology: 'local', uriSchema: 'theirs', userId: hub.addUser({ email: 'o@example.test', password: 'o-password-1' }).id });
     await client.login();
 
     const reply = await client.request('GET', HubPaths.storages);
 
     expect(reply.status).toBe(200);
-    expect(reply.body).toEqual([added]);
+    expect(reply.body).toEqual([added, local, others]);
     expect(added).toMatchObject({ id: 1, technology: 'gcs', uriSchema: 'gcs1', accessToken: 'at-1', networks: '', isActive: true });
+    // As POST /storages leaves them (§3): "" for strings, expiresAt = creation, port null, active.
+    expect(shapeOf(local)).toEqual(shapeOf(SAMPLE_STORAGE));
+    expect(local).toMatchObject({ clientId: '', accessToken: '', username: '', host: '', port: null, expiresAt: local.createdAt });
   });
 
-  it('saves a PUT, answers the saved storage and records whether it broadcast', async () => {
+  it('saves a PUT, answers the saved storage with lazyLoader and records whether it broadcast', async () => {
     const { hub, client } = await startHub();
     const storage = hub.addStorage({ technology: 'gcs', uriSchema: 'gcs1', accessToken: 'at-1', refreshToken: 'rt-1' });
     await client.login();
@@ -102,13 +133,27 @@ describe('storages', () => {
 
     expect(unchanged.status).toBe(200);
     expect(rotated.status).toBe(200);
-    expect(rotated.body).toMatchObject({ id: storage.id, accessToken: 'at-2', refreshToken: 'rt-1' });
+    expect(Object.keys(rotated.body as object)[0]).toBe('lazyLoader');
+    expect(rotated.body).toEqual({ lazyLoader: {}, ...storage, accessToken: 'at-2' });
     expect(hub.getStorage(storage.id)?.accessToken).toBe('at-2');
     expect(hub.storagePuts.map(({ id, broadcast }) => ({ id, broadcast }))).toEqual([
       { id: storage.id, broadcast: false },
       { id: storage.id, broadcast: true },
     ]);
     expect(hub.storagePuts[1]?.body.accessToken).toBe('at-2');
+  });
+
+  it('neither copies isActive nor sets updatedAt on a PUT (F8)', async () => {
+    const { hub, client } = await startHub();
+    const storage = hub.addStorage({ technology: 'gcs', uriSchema: 'gcs1', accessToken: 'at-1' });
+    await client.login();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const reply = await client.request('PUT', HubPaths.storage(storage.id), { ...storage, accessToken: 'at-2', isActive: false, updatedAt: new Date().toISOString() });
+    hub.updateStorage(storage.id, { isActive: false, password: 'p' });
+
+    expect(reply.body).toMatchObject({ accessToken: 'at-2', isActive: true, updatedAt: storage.updatedAt });
+    expect(hub.getStorage(storage.id)).toMatchObject({ isActive: true, updatedAt: storage.updatedAt, createdAt: storage.createdAt, password: 'p' });
   });
 
   it('counts a token change from null to empty as no change, and a cleared token or a new password as a change', async () => {

@@ -37,6 +37,7 @@ async function connect(hub: HannibalStandin): Promise<{ connection: HubConnectio
   connection.on(HubMethods.newJobAvailable, () => received.push(HubMethods.newJobAvailable));
   connection.on(HubMethods.storageReauthenticated, (uriSchema: string) => received.push(`${HubMethods.storageReauthenticated}(${uriSchema})`));
   connection.on(HubMethods.jobUpdated, (jobId: number, state: string) => received.push(`${HubMethods.jobUpdated}(${jobId},${state})`));
+  connection.on(HubMethods.rulesFlushed, (...args: unknown[]) => received.push(`${HubMethods.rulesFlushed}(${args.length})`));
   await connection.start();
   return { connection, received };
 }
@@ -70,22 +71,25 @@ describe('with the official SignalR client', () => {
     expect(hub.jobs()).toHaveLength(1);
   });
 
-  it('announces StorageReauthenticated when credentials change, and nothing when they do not', async () => {
+  it('announces StorageReauthenticated to every client when credentials change, and nothing when they do not', async () => {
     const hub = await startHub();
-    const { received } = await connect(hub);
+    const first = await connect(hub);
+    const second = await connect(hub);
     const storage = hub.addStorage({ technology: 'gcs', uriSchema: 'x', accessToken: 'at-1', refreshToken: 'rt-1' });
 
     hub.updateStorage(storage.id, { accessToken: 'at-1', isActive: true });
     // A broadcast after the unchanged save: once it arrives, anything the save sent has too.
     hub.broadcast('NewJobAvailable');
-    await expect.poll(() => received).toEqual([HubMethods.newJobAvailable]);
+    await expect.poll(() => first.received).toEqual([HubMethods.newJobAvailable]);
 
     hub.updateStorage(storage.id, { accessToken: 'at-2' });
 
-    await expect.poll(() => received).toEqual([HubMethods.newJobAvailable, `${HubMethods.storageReauthenticated}(x)`]);
+    for (const { received } of [first, second]) {
+      await expect.poll(() => received).toEqual([HubMethods.newJobAvailable, `${HubMethods.storageReauthenticated}(x)`]);
+    }
   });
 
-  it('announces job state changes and new work as jobs are acquired and reported', async () => {
+  it('announces JobUpdated with the state name after every acquisition and applied report, and new work when a run ends', async () => {
     const hub = await startHub();
     const { received } = await connect(hub);
     const rest = new HubTestClient(hub.url);
@@ -94,7 +98,10 @@ describe('with the official SignalR client', () => {
 
     await rest.acquire('w');
     await rest.report({ jobId: job.id, owner: 'w', state: JobState.Executing });
+    await rest.report({ jobId: job.id, owner: 'w', state: JobState.DoneFailure });
+    await rest.acquire('w');
     await rest.report({ jobId: job.id, owner: 'w', state: JobState.DoneSuccess });
+    await rest.report({ jobId: job.id, owner: 'w', state: JobState.Executing });
 
     await expect
       .poll(() => received)
@@ -102,9 +109,29 @@ describe('with the official SignalR client', () => {
         HubMethods.newJobAvailable,
         `${HubMethods.jobUpdated}(${job.id},Executing)`,
         `${HubMethods.jobUpdated}(${job.id},Executing)`,
+        // A DoneFailure report makes the job Ready again, and the hub says so.
+        `${HubMethods.jobUpdated}(${job.id},Ready)`,
+        HubMethods.newJobAvailable,
+        `${HubMethods.jobUpdated}(${job.id},Executing)`,
         `${HubMethods.jobUpdated}(${job.id},DoneSuccess)`,
         HubMethods.newJobAvailable,
       ]);
+  });
+
+  it('announces nothing when it times a job out, and RulesFlushed without arguments when rules are flushed', async () => {
+    const hub = await startHub({ heartbeatTimeoutSeconds: 0.1 });
+    const { received } = await connect(hub);
+    const rest = new HubTestClient(hub.url);
+    await rest.login();
+    const job = hub.createJob(addRule(hub), { broadcast: false });
+    await rest.acquire('w');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+
+    await rest.acquire('other');
+    expect(hub.job(job.id)?.state).toBe(JobState.DoneFailure);
+    hub.flushRules();
+
+    await expect.poll(() => received).toEqual([`${HubMethods.jobUpdated}(${job.id},Executing)`, `${HubMethods.rulesFlushed}(0)`]);
   });
 
   it('reconnects automatically after the sockets are dropped and receives broadcasts again', async () => {

@@ -23,8 +23,9 @@ export class HubTestClient {
     return reply;
   }
 
-  acquire(owner: string, networks = ''): Promise<HubReply> {
-    const params: AcquireParams = { username: WORKER_ACCOUNT.email, capabilities: 'use_me', owner, networks };
+  /** `acquireNextJob`; `username` and `capabilities` are sent as the .NET worker sends them (the hub ignores both). */
+  acquire(owner: string, networks = '', extra: Partial<AcquireParams> = {}): Promise<HubReply> {
+    const params: AcquireParams = { username: WORKER_ACCOUNT.email, capabilities: 'use_me', owner, networks, ...extra };
     return this.request('POST', HubPaths.acquireNextJob, params);
   }
 

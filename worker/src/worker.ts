@@ -9,13 +9,16 @@ import { execa } from 'execa';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { Settings } from './config/settings.js';
 import { OAUTH_TECHNOLOGIES } from './config/settings.js';
-import { ControlServer } from './control/server.js';
+import { ControlServer, type ControlListen } from './control/server.js';
+import { ControlToken } from './control/token.js';
 import { errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
+import { observeHub, type ObservedHub } from './metrics/hub.js';
+import { WorkerMetrics } from './metrics/registry.js';
 import { OutboundDispatcher } from './outbound/dispatcher.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
@@ -25,7 +28,7 @@ import { graphDriveLookup } from './storage/onedrive-drive.js';
 import { RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
-import { stateName, transitionLogger } from './supervisor/transition-log.js';
+import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
 import { FileGrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
@@ -38,7 +41,8 @@ export interface WorkerOptions {
 }
 
 export class Worker {
-  readonly hub: HubClient;
+  readonly metrics: WorkerMetrics;
+  readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
   readonly grants: FileGrantJournal;
   /** The worker's own HTTP to providers and the hub: proxy and private CA (outbound/dispatcher.ts). */
@@ -62,13 +66,34 @@ export class Worker {
     this.log = logger.child({ component: 'worker' });
 
     this.outbound = new OutboundDispatcher(settings.outbound);
-    this.hub = new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound });
+    const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING);
+    // Scrape-time sources read the services built below; nothing is scraped before start().
+    this.metrics = new WorkerMetrics({
+      machineStates: Object.keys(machine.root.states),
+      sources: {
+        jobs: () => this.jobs.describe(),
+        pendingReports: () => this.outbox.pending().length,
+        breakers: () =>
+          this.catalog
+            .all()
+            .filter((s) => this.tokens.isTracked(s.id))
+            .map((s) => ({ storage: s.uriSchema, technology: s.technology, open: this.tokens.reauthReason(s.id) !== undefined })),
+        rcloneUp: () => this.rclone?.isRunning() ?? false,
+        signalrConnected: () => this.events.connected,
+      },
+    });
+
+    this.hub = observeHub(
+      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound }),
+      this.metrics.hub,
+    );
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
     this.grants = new FileGrantJournal({ dir: join(settings.worker.stateDir, 'grants'), logger });
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000, dispatcher: this.outbound }),
       hub: this.hub,
       journal: this.grants,
+      recorder: this.metrics.tokens,
       sink: this.remotes,
       logger,
       providers: settings.tokens.providers,
@@ -110,6 +135,9 @@ export class Worker {
       reauthorized: (storageId) => {
         this.jobs.storageReauthorized(storageId);
       },
+      reauthRequired: (storageId) => {
+        this.metrics.tokens.breakerOpened(this.catalog.byId(storageId)?.technology ?? 'unknown');
+      },
     });
     this.reauth = new ReauthCoordinator({
       hub: this.hub,
@@ -126,6 +154,7 @@ export class Worker {
       signalrUrl: settings.hub.signalrUrl,
       logger,
       onEvent: (event) => {
+        this.metrics.hub.event(event.type);
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
       },
@@ -135,7 +164,7 @@ export class Worker {
       },
     });
 
-    const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING).provide({
+    const provided = machine.provide({
       actors: {
         checkConfig: fromPromise(() => this.checkConfig()),
         checkOnline: fromPromise(() => this.checkOnline()),
@@ -161,11 +190,22 @@ export class Worker {
           this.jobs.rcloneLost();
         },
         notifyFailure: (_, params: { step: string; error: string }) => {
+          this.metrics.machine.stepFailed(params.step);
           this.log.warn(params, `step ${params.step} failed; retrying with backoff`);
         },
       },
     });
-    this.actor = createActor(machine, { systemId: 'worker', inspect: transitionLogger(logger) });
+    const logTransition = transitionLogger(logger);
+    const countTransition = rootTransitions((transition) => {
+      this.metrics.machine.transitioned(transition);
+    });
+    this.actor = createActor(provided, {
+      systemId: 'worker',
+      inspect: (event) => {
+        logTransition(event);
+        countTransition(event);
+      },
+    });
     this.done = new Promise((resolve) => {
       this.actor.subscribe({
         complete: () => {
@@ -189,13 +229,31 @@ export class Worker {
     this.sweepTimer = setInterval(() => {
       void this.tokens.sweep();
     }, this.options.settings.tokens.sweepIntervalSeconds * 1000);
-    const controlPort = this.options.settings.worker.controlPort;
-    if (controlPort !== undefined) {
+    await this.startControl();
+  }
+
+  /** The control endpoint, when configured; the worker runs on without it if it cannot start. */
+  private async startControl(): Promise<void> {
+    const { control, worker } = this.options.settings;
+    const listen: ControlListen | undefined =
+      control.socket !== undefined ? { socket: control.socket, mode: control.socketMode } : control.port !== undefined ? { port: control.port } : undefined;
+    if (!listen) return;
+    const { logger } = this.options;
+    try {
+      const token = await ControlToken.prepare({ file: control.tokenFile, stateDir: worker.stateDir, logger });
       this.control = await ControlServer.start(
         {
-          state: () => stateName(this.actor.getSnapshot().value),
-          hubConnected: () => this.events.connected,
-          jobs: () => this.jobs.describe(),
+          health: () => {
+            const snapshot = this.actor.getSnapshot();
+            return {
+              state: stateName(snapshot.value),
+              machineActive: snapshot.status === 'active',
+              rcloneUp: this.rclone?.isRunning() ?? false,
+              signalrConnected: this.events.connected,
+            };
+          },
+          status: () => ({ state: stateName(this.actor.getSnapshot().value), hubConnected: this.events.connected, jobs: this.jobs.describe() }),
+          metrics: () => this.metrics.render(),
           abort: (jobId) => this.jobs.abort(jobId),
           stop: () => {
             this.actor.send({ type: 'STOP' });
@@ -204,12 +262,10 @@ export class Worker {
             this.actor.send({ type: 'START' });
           },
         },
-        controlPort,
-        this.options.logger,
-      ).catch((err: unknown) => {
-        this.log.error({ port: controlPort, reason: errorMessage(err) }, 'control endpoint could not start; running without it');
-        return undefined;
-      });
+        { listen, token, logger },
+      );
+    } catch (err) {
+      this.log.error({ ...listen, reason: errorMessage(err) }, 'control endpoint could not start; running without it');
     }
   }
 
@@ -295,6 +351,7 @@ export class Worker {
       rclonePath: settings.rclone.path,
       stateDir: join(settings.worker.stateDir, 'rclone'),
       logger: this.options.logger,
+      rcObserver: this.metrics.rc,
       onLog: (line) => {
         this.onRcloneLog(line);
       },

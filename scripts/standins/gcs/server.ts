@@ -10,23 +10,28 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { closeServer, listen } from '../http-util.js';
+import type { Grant, OAuthClient } from '../oauth/authority.js';
+import { ProviderOAuth } from '../oauth/provider-oauth.js';
+import type { TokenEndpointFault } from '../oauth/token-endpoint.js';
+import { sendInvalidCredentials } from './google-errors.js';
 import { ObjectStore } from './objects.js';
 import { createStats, type GcsStandinStats, type TokenLogEntry } from './stats.js';
 import { StorageApi } from './storage-api.js';
 import { BandwidthPacer } from './throttle.js';
-import { TokenAuthority, type Grant, type OAuthClient } from './token-authority.js';
-import { TokenEndpoint, type TokenEndpointFault } from './token-endpoint.js';
 
-export type { Grant } from './token-authority.js';
-export type { TokenEndpointFault } from './token-endpoint.js';
+export type { Grant } from '../oauth/authority.js';
+export type { TokenEndpointFault } from '../oauth/token-endpoint.js';
 export type { GcsStandinStats, TokenLogEntry } from './stats.js';
+
+/** The scope the stand-in grants (GCS read/write). */
+export const GRANTED_SCOPE = 'https://www.googleapis.com/auth/devstorage.read_write';
 
 export interface GcsStandinOptions {
   /** 0 (default) = any free port. */
   port?: number;
   /** Lifetime of issued access tokens; default 3600. Changeable with `setTokenLifetime`. */
   tokenLifetimeSeconds?: number;
-  /** When true each refresh returns a new refresh_token and invalidates the old one. Default false. */
+  /** When true each refresh returns a new refresh_token and invalidates the old one (`rotate-strict`). Default false. */
   rotateRefreshTokens?: boolean;
   /** Registered OAuth clients; default one `gcs-standin-client` / `gcs-standin-secret`. */
   clients?: OAuthClient[];
@@ -44,14 +49,13 @@ export class GcsStandin {
   readonly apiEndpoint: string;
   readonly tokenUrl: string;
   readonly stats: GcsStandinStats;
-  readonly tokenLog: TokenLogEntry[] = [];
+  readonly tokenLog: TokenLogEntry[];
+  /** Google's OAuth for this stand-in: grants, the `/token` endpoint, the bearer check. */
+  readonly oauth: ProviderOAuth;
 
   readonly #server: Server;
   readonly #store = new ObjectStore();
-  readonly #authority: TokenAuthority;
   readonly #pacer: BandwidthPacer;
-  readonly #tokenEndpoint: TokenEndpoint;
-  readonly #clientSecrets: string[];
   readonly #storageApi: StorageApi;
 
   private constructor(server: Server, url: string, options: GcsStandinOptions) {
@@ -60,16 +64,21 @@ export class GcsStandin {
     this.apiEndpoint = `${url}/storage/v1/`;
     this.tokenUrl = `${url}/token`;
     this.stats = createStats();
-    const clients = options.clients ?? [DEFAULT_CLIENT];
-    this.#clientSecrets = clients.map((c) => c.clientSecret);
-    this.#authority = new TokenAuthority({
-      clients,
+    this.oauth = new ProviderOAuth({
+      provider: 'google',
+      clients: options.clients ?? [DEFAULT_CLIENT],
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
-      rotateRefreshTokens: options.rotateRefreshTokens ?? false,
+      rotation: options.rotateRefreshTokens ? 'rotate-strict' : 'keep',
+      scope: GRANTED_SCOPE,
+      // The GCS JSON API answers the older Google error shape ("Invalid Credentials").
+      unauthorized: (res) => {
+        sendInvalidCredentials(res);
+      },
+      stats: this.stats,
     });
+    this.tokenLog = this.oauth.tokenLog;
     this.#pacer = new BandwidthPacer(options.bytesPerSecond ?? null, this.stats);
-    this.#tokenEndpoint = new TokenEndpoint(this.#authority, this.stats, this.tokenLog);
-    this.#storageApi = new StorageApi(this.#store, this.#authority, this.#pacer, this.stats, {
+    this.#storageApi = new StorageApi(this.#store, this.oauth, this.#pacer, this.stats, {
       baseUrl: url,
       requestLatencyMs: options.requestLatencyMs ?? 0,
     });
@@ -90,31 +99,31 @@ export class GcsStandin {
 
   /** As if a user authorised the app: a fresh grant (refresh token + first access token). */
   issueGrant(clientId?: string): Grant {
-    return this.#authority.issueGrant(clientId);
+    return this.oauth.issueGrant(clientId);
+  }
+
+  /** Every access and refresh token issued so far, plus the client secrets: what must never be logged. */
+  issuedSecrets(): string[] {
+    return this.oauth.issuedSecrets();
   }
 
   /** Further refreshes with this token get 400 invalid_grant (access tokens already issued stay valid). */
-  /** Every access and refresh token issued so far, plus the client secrets: what must never be logged. */
-  issuedSecrets(): string[] {
-    return [...this.#authority.issuedSecrets(), ...this.#clientSecrets];
-  }
-
   revokeRefreshToken(refreshToken: string): void {
-    this.#authority.revokeRefreshToken(refreshToken);
+    this.oauth.revokeRefreshToken(refreshToken);
   }
 
   /** Further API requests with this token get 401. */
   revokeAccessToken(accessToken: string): void {
-    this.#authority.revokeAccessToken(accessToken);
+    this.oauth.revokeAccessToken(accessToken);
   }
 
   /** Lifetime of access tokens issued from now on (0 = already expired when issued). */
   setTokenLifetime(seconds: number): void {
-    this.#authority.setTokenLifetime(seconds);
+    this.oauth.setTokenLifetime(seconds);
   }
 
   setTokenEndpointFault(fault: TokenEndpointFault | null): void {
-    this.#tokenEndpoint.setFault(fault);
+    this.oauth.setTokenEndpointFault(fault);
   }
 
   setBytesPerSecond(bytesPerSecond: number | null): void {
@@ -137,12 +146,12 @@ export class GcsStandin {
 
   #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const { pathname } = new URL(req.url ?? '/', this.url);
-    return pathname === '/token' ? this.#tokenEndpoint.handle(req, res) : this.#storageApi.handle(req, res);
+    return this.oauth.isTokenRequest(pathname) ? this.oauth.handleTokenRequest(req, res) : this.#storageApi.handle(req, res);
   }
 
   /** Stops the server; requests held by a timeout fault are dropped. */
   async close(): Promise<void> {
-    this.#tokenEndpoint.close();
+    this.oauth.close();
     await closeServer(this.#server);
   }
 }

@@ -1,6 +1,7 @@
 /**
  * The storage side of the stand-in: every request that is not the token endpoint. It counts
- * the request, checks the bearer token strictly (401 with Google's body otherwise), and routes:
+ * the request, checks the bearer token strictly (401 with Google's body otherwise; counted
+ * per call as `<method> storage|upload|download`), and routes:
  *
  *   /storage/v1/b                                   GET list buckets, POST insert bucket
  *   /storage/v1/b/{b}                               GET, DELETE bucket
@@ -14,16 +15,15 @@
  * split before decoding.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { fingerprint } from '../../../worker/src/log/fingerprint.js';
-import { bearerToken, delay, readBody, sendJson } from '../http-util.js';
+import { delay, readBody, sendJson } from '../http-util.js';
+import type { ProviderOAuth } from '../oauth/provider-oauth.js';
 import { sendMedia } from './downloads.js';
-import { sendBadRequest, sendGoogleError, sendInvalidCredentials, sendNotFound } from './google-errors.js';
+import { sendBadRequest, sendGoogleError, sendNotFound } from './google-errors.js';
 import type { ObjectStore, StoredObject } from './objects.js';
 import { attributePatch, parseJsonObject, type JsonObject } from './request-json.js';
 import { bucketResource, objectResource } from './resources.js';
 import type { GcsStandinStats } from './stats.js';
 import type { BandwidthPacer } from './throttle.js';
-import type { TokenAuthority } from './token-authority.js';
 import { ObjectUploads } from './uploads.js';
 
 const MAX_JSON_BYTES = 1024 * 1024;
@@ -40,7 +40,7 @@ export class StorageApi {
 
   constructor(
     private readonly store: ObjectStore,
-    private readonly authority: TokenAuthority,
+    private readonly oauth: ProviderOAuth,
     private readonly pacer: BandwidthPacer,
     private readonly stats: GcsStandinStats,
     private readonly options: StorageApiOptions,
@@ -49,20 +49,9 @@ export class StorageApi {
   }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    this.stats.apiRequests++;
-    const accessToken = bearerToken(req);
-    if (accessToken !== undefined) {
-      const key = fingerprint(accessToken);
-      this.stats.requestsByAccessToken.set(key, (this.stats.requestsByAccessToken.get(key) ?? 0) + 1);
-    }
     if (this.options.requestLatencyMs > 0) await delay(this.options.requestLatencyMs);
-    if (this.authority.checkAccessToken(accessToken) !== 'valid') {
-      this.stats.unauthorized++;
-      req.resume();
-      sendInvalidCredentials(res);
-      return;
-    }
     const url = new URL(req.url ?? '/', this.options.baseUrl);
+    if (!this.oauth.authorize(req, res, `${req.method ?? ''} ${url.pathname.split('/')[1] ?? ''}`)) return;
     const segments = decodePath(url.pathname);
     if (!segments) {
       req.resume();

@@ -1,13 +1,16 @@
 /**
- * Hannibal's REST routes as the worker uses them (research/anchor-backer.md §4.2–§4.3): login,
- * current user, storages, job acquisition and job reports. Every `/api/hannibal/v1` route needs
- * a live bearer session, else 401 with an empty body. JSON is camelCase, enums are integers.
+ * Hannibal's REST routes as the worker uses them (research/anchor-backer.md §4.2–§4.3,
+ * research/real-hannibal.md §7): login, current user, storages, job acquisition and job
+ * reports, plus `GET /jobs/{id}` to read a job as the hub serialises it. Every `/api/hannibal/v1`
+ * route needs a live bearer session, else 401 with an empty body. JSON is camelCase, enums are
+ * integers.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { HubPaths, type AcquireParams, type JobStatusReport, type Storage } from '../../../shared/hannibal.js';
 import { bearerToken, readBody, sendJson, sendText } from '../http-util.js';
 import { identityUserJson, type HubIdentity, type HubUser } from './identity.js';
-import { HubRequestError, type HubStore } from './store.js';
+import { HubRequestError } from './storages.js';
+import type { HubStore } from './store.js';
 
 /** Request bodies are small JSON documents; anything larger is refused. */
 const BODY_LIMIT_BYTES = 1024 * 1024;
@@ -47,10 +50,12 @@ export function createRestHandler(identity: HubIdentity, store: HubStore): RestH
     },
     {
       method: 'GET',
-      pattern: exactPath(HubPaths.currentUser),
+      pattern: idPath('/api/hannibal/v1/users'),
       authenticated: true,
-      handle: ({ res, user }) => {
-        sendJson(res, 200, identityUserJson(user!));
+      // Only `-1`, "the caller", is served; any other id is refused with 401.
+      handle: ({ res, params, user }) => {
+        if (Number(params[0]) === -1) sendJson(res, 200, identityUserJson(user!));
+        else sendText(res, 401, '');
       },
     },
     {
@@ -59,17 +64,28 @@ export function createRestHandler(identity: HubIdentity, store: HubStore): RestH
       authenticated: true,
       // All storages of all users, secrets included, as Hannibal answers.
       handle: ({ res }) => {
-        sendJson(res, 200, store.fetchStorages());
+        sendJson(res, 200, store.storages.fetch());
       },
     },
     {
       method: 'PUT',
-      pattern: new RegExp(`^${escapeRegExp(HubPaths.storages.toLowerCase())}/(-?\\d+)$`),
+      pattern: idPath(HubPaths.storages),
       authenticated: true,
+      // The saved entity comes back through the EF proxy, `lazyLoader` included (§7).
       handle: async ({ req, res, params }) => {
         const body = await readJson(req);
         if (!isStorageBody(body)) throw new HubRequestError(400, 'the body must be a storage');
-        sendJson(res, 200, store.putStorage(Number(params[0]), body));
+        sendJson(res, 200, { lazyLoader: {}, ...store.storages.put(Number(params[0]), body) });
+      },
+    },
+    {
+      method: 'GET',
+      pattern: idPath('/api/hannibal/v1/jobs'),
+      authenticated: true,
+      handle: ({ res, params }) => {
+        const job = store.jobJson(Number(params[0]));
+        if (job === undefined) sendText(res, 404, '');
+        else sendJson(res, 200, job);
       },
     },
     {
@@ -88,10 +104,10 @@ export function createRestHandler(identity: HubIdentity, store: HubStore): RestH
       method: 'POST',
       pattern: exactPath(HubPaths.reportJob),
       authenticated: true,
-      handle: async ({ req, res }) => {
+      handle: async ({ req, res, user }) => {
         const report = parseReport(await readJson(req));
         if (report === undefined) throw new HubRequestError(400, 'reportJob needs a jobId and a state');
-        sendJson(res, 200, store.reportJob(report));
+        sendJson(res, 200, store.reportJob(report, user!.id));
       },
     },
   ];
@@ -121,6 +137,11 @@ export function createRestHandler(identity: HubIdentity, store: HubStore): RestH
 
 function exactPath(path: string): RegExp {
   return new RegExp(`^${escapeRegExp(path.toLowerCase())}$`);
+}
+
+/** `{base}/{id}` with an integer id, captured. */
+function idPath(base: string): RegExp {
+  return new RegExp(`^${escapeRegExp(base.toLowerCase())}/(-?\\d+)$`);
 }
 
 function escapeRegExp(text: string): string {

@@ -1,31 +1,56 @@
 /**
  * A Hannibal-compatible hub on 127.0.0.1: Hannibal's REST contract and its SignalR hub on one
- * port, with Hannibal's server semantics (research/anchor-backer.md §4–§5, §7.1). Used by the
- * end-to-end tests, the `npm start` demo and the benchmarks; tests drive it through the methods
- * below and assert on the recorded requests.
+ * port, with the real hub's server semantics, quirks included (research/real-hannibal.md is the
+ * truth, research/anchor-backer.md §4–§5 the contract). Used by the end-to-end tests, the
+ * `npm start` demo and the benchmarks; tests drive it through the methods below and assert on
+ * the recorded requests.
  */
 import type { Server } from 'node:http';
-import { HUB_PATH, type Endpoint, type Job, type Rule, type RuleOperation, type Storage } from '../../../shared/hannibal.js';
+import { HUB_PATH, type Endpoint, type Job, type Rule, type Storage } from '../../../shared/hannibal.js';
 import { closeServer, listen } from '../http-util.js';
-import { HubIdentity, type LoginRecord } from './identity.js';
+import { HubIdentity, type HubUser, type LoginRecord } from './identity.js';
+import type { AcquisitionRecord, ConcurrentRun, JobRun, ReportRecord, TimeoutRecord } from './job-ledger.js';
 import { createRestHandler } from './rest.js';
 import { SignalRHub } from './signalr-hub.js';
-import { HubStore, type AcquisitionRecord, type ReportRecord, type StoragePutRecord } from './store.js';
+import type { StoragePutRecord } from './storages.js';
+import { HubStore, type JobScope, type RuleInit } from './store.js';
+
+export type { HubUser } from './identity.js';
+export type { AcquisitionRecord, ConcurrentRun, JobRun, ReportRecord, TimeoutRecord } from './job-ledger.js';
+export type { JobScope, RuleInit } from './store.js';
+
+/** What the hub recorded about one job (see `HannibalStandin.jobHistory`). */
+export interface JobHistory {
+  /** Owners of the successful acquisitions of the job, in order; its length is how often it was handed out. */
+  acquiredBy: string[];
+  /** Every report received for the job, heartbeats included, in order. */
+  reports: ReportRecord[];
+  /** Each owner's run of the job, in order of acquisition. */
+  runs: JobRun[];
+  /** Heartbeat timeouts the hub applied to it. */
+  timeouts: TimeoutRecord[];
+}
 
 export interface HannibalStandinOptions {
   /** 0 = any free port (default). */
   port?: number;
   /** Accounts that may log in; default one worker account. */
   users?: { email: string; password: string }[];
-  /** Executing jobs without a report for this long are failed at the next acquisition; default 120 (Hannibal's). */
+  /**
+   * Executing jobs without a heartbeat for this long are failed (DoneFailure, owner kept) when a
+   * user of theirs next calls `acquireNextJob`; default 120 (Hannibal's).
+   */
   heartbeatTimeoutSeconds?: number;
+  /** Whose jobs `acquireNextJob` hands out; default `'any-user'`, as the real hub (see `JobScope`). */
+  jobScope?: JobScope;
   /** Lifetime of a login token; default 3600. Expired tokens get 401, so clients log in again. */
   sessionTtlSeconds?: number;
   /** Interval of SignalR server pings; default 15000. */
   pingIntervalMs?: number;
   /**
-   * Demo helper: when a job of a rule ends DoneSuccess or DoneWithErrors, create a new job for
-   * that rule after this delay. Default null = never.
+   * Test and demo override of the rule scheduler: when a job of a rule ends DoneSuccess or
+   * DoneWithErrors, the rule's next job comes this long after the report. Default null = as the
+   * real hub, at the job's `lastReported + maxDestinationAge`.
    */
   rescheduleAfterMs?: number | null;
 }
@@ -53,6 +78,7 @@ export class HannibalStandin {
     const store = new HubStore({
       heartbeatTimeoutSeconds: options.heartbeatTimeoutSeconds ?? 120,
       rescheduleAfterMs: options.rescheduleAfterMs ?? null,
+      jobScope: options.jobScope ?? 'any-user',
       defaultUserId: identity.users[0]?.id ?? '',
       broadcast: (target, ...args) => {
         hub.broadcast(target, ...args);
@@ -87,14 +113,19 @@ export class HannibalStandin {
     return this.store.acquisitions;
   }
 
+  /** Every job the hub failed for missing heartbeats, in order. */
+  get timeouts(): TimeoutRecord[] {
+    return this.store.timeouts;
+  }
+
   /** Every successful `PUT /storages/{id}` (edits through `updateStorage` are not requests, not recorded). */
   get storagePuts(): StoragePutRecord[] {
-    return this.store.storagePuts;
+    return this.store.storages.puts;
   }
 
   /** When each `GET /storages` was answered (epoch ms), in order. */
   get storageFetches(): readonly number[] {
-    return this.store.storageFetches;
+    return this.store.storages.fetches;
   }
 
   /** Every login attempt. */
@@ -102,53 +133,103 @@ export class HannibalStandin {
     return this.identity.logins;
   }
 
-  /** Adds a storage with a fresh id (an id in `s` is ignored); see `HubStore.addStorage` for defaults. */
+  /** The accounts that may log in; the first owns what is created without a `userId`. */
+  users(): readonly HubUser[] {
+    return this.identity.users;
+  }
+
+  /** Registers another account (a second user of the same hub); returns it with its id. */
+  addUser(account: { email: string; password: string }): HubUser {
+    return this.identity.addUser(account.email, account.password);
+  }
+
+  /** Adds a storage with a fresh id (an id in `s` is ignored); see `HubStorages.add` for defaults. */
   addStorage(s: Partial<Storage> & { technology: string; uriSchema: string }): Storage {
-    return this.store.addStorage(s);
+    return this.store.storages.add(s);
   }
 
   getStorage(id: number): Storage | undefined {
-    return this.store.getStorage(id);
+    return this.store.storages.get(id);
   }
 
   storages(): Storage[] {
-    return this.store.storages();
+    return this.store.storages.list();
   }
 
   /**
    * As if a user edited or re-authenticated the storage in the hub UI: the same save as
-   * `PUT /storages/{id}`, which broadcasts `StorageReauthenticated(uriSchema)` when credentials
-   * changed. Returns the saved storage; throws for an unknown id or a change of user.
+   * `PUT /storages/{id}` (so `isActive` and `updatedAt` stay), which broadcasts
+   * `StorageReauthenticated(uriSchema)` when credentials changed. Returns the saved storage;
+   * throws for an unknown id or a change of user.
    */
   updateStorage(id: number, patch: Partial<Storage>): Storage {
-    return this.store.editStorage(id, patch);
+    return this.store.storages.edit(id, patch);
   }
 
   /** Deletes the storage only; endpoints on it stay, and jobs using them are no longer handed out. */
   removeStorage(id: number): void {
-    this.store.removeStorage(id);
+    this.store.storages.remove(id);
   }
 
+  /** An endpoint on a storage; it belongs to the storage's user. */
   addEndpoint(e: { storageId: number; path: string; name?: string }): Endpoint {
     return this.store.addEndpoint(e);
   }
 
-  addRule(r: { name: string; sourceEndpointId: number; destinationEndpointId: number; operation: RuleOperation; maxDestinationAge?: string }): Rule {
+  /** A rule between two endpoints; it belongs to the source endpoint's user. */
+  addRule(r: RuleInit): Rule {
     return this.store.addRule(r);
   }
 
-  /** Creates a Ready job (owner '') for a rule and, unless `broadcast: false`, announces `NewJobAvailable`. */
+  /**
+   * Creates a Ready job (owner '') for a rule, as the hub's scheduler would, and unless
+   * `broadcast: false` announces `NewJobAvailable`. The hub itself creates a rule's later jobs
+   * (see `plannedRuns`).
+   */
   createJob(ruleId: number, options?: { startFrom?: Date; broadcast?: boolean }): Job {
     return this.store.createJob(ruleId, options);
   }
 
-  /** The job's current server state. */
+  /** The job's current server state (without the embedded rule, endpoints and storages). */
   job(id: number): Job | undefined {
     return this.store.job(id);
   }
 
   jobs(): Job[] {
     return this.store.jobs();
+  }
+
+  /** Rules whose next job the hub's scheduler has planned (rule id → epoch ms when due). */
+  plannedRuns(): Map<number, number> {
+    return this.store.plannedRuns();
+  }
+
+  /** Who acquired the job how often, its reports, runs and timeouts. */
+  jobHistory(jobId: number): JobHistory {
+    return {
+      acquiredBy: this.store.acquisitions.filter((a) => a.jobId === jobId).map((a) => a.owner),
+      reports: this.store.reports.filter((r) => r.jobId === jobId),
+      runs: this.store.runs(jobId),
+      timeouts: this.store.timeouts.filter((t) => t.jobId === jobId),
+    };
+  }
+
+  /** Every owner's run of every job, in order of acquisition (see `JobRun`). */
+  runs(): JobRun[] {
+    return this.store.runs();
+  }
+
+  /**
+   * Pairs of runs of one job by two owners that overlapped in time, from the hub's records: two
+   * workers ran the same job at once. A test of exclusivity expects `[]`.
+   */
+  concurrentRuns(): ConcurrentRun[] {
+    return this.store.concurrentRuns();
+  }
+
+  /** As if a user flushed their rule states in the UI: broadcasts `RulesFlushed()` to every client. */
+  flushRules(): void {
+    this.store.flushRules();
   }
 
   /** Sends `target(...args)` to every connected SignalR client. */

@@ -1,7 +1,8 @@
 /**
- * In-memory data of the hub stand-in and Hannibal's server semantics for storages and jobs
- * (research/anchor-backer.md §4.5 and §7.1): job acquisition with heartbeat timeout, network and
- * overlap filters; job reports; storage updates that announce changed credentials.
+ * In-memory data of the hub stand-in and Hannibal's server semantics for endpoints, rules and
+ * jobs (research/anchor-backer.md §4.5, research/real-hannibal.md §3, §7, §8): job acquisition
+ * with the lazy heartbeat timeout, network and overlap filters; job reports; the rule scheduler's
+ * next job; the JSON the hub serialises a job as.
  *
  * Everything here is synchronous, so two acquisitions can never interleave: Node runs one request
  * handler at a time up to its first `await`, which gives the same exclusivity as Hannibal's
@@ -11,201 +12,87 @@ import {
   HubMethods,
   JobState,
   jobStateName,
-  type RuleOperation,
   type AcquireParams,
   type Endpoint,
   type Job,
   type JobStatusReport,
   type ReportResult,
   type Rule,
-  type Storage,
+  type RuleOperation,
 } from '../../../shared/hannibal.js';
 import { EndpointAccess, type EndpointLocation } from './endpoint-access.js';
+import { concurrentRuns, jobRuns, type AcquisitionRecord, type ConcurrentRun, type JobRun, type ReportRecord, type TimeoutRecord } from './job-ledger.js';
+import { RuleScheduler } from './scheduler.js';
+import { HubStorages } from './storages.js';
+import { timeSpanMs } from './time-span.js';
 
-/** A request the hub refuses, with the HTTP status Hannibal answers it with. */
-export class HubRequestError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'HubRequestError';
-  }
-}
-
-export interface ReportRecord {
-  at: number;
-  jobId: number;
-  owner: string;
-  state: number;
-  reason?: string;
-  /** The `status` answered: 0 applied, -1 unknown job or not Executing. */
-  status: number;
-}
-
-export interface AcquisitionRecord {
-  at: number;
-  owner: string;
-  networks: string;
-  /** The job handed out, `null` when the hub answered 404. */
-  jobId: number | null;
-}
-
-export interface StoragePutRecord {
-  at: number;
-  id: number;
-  body: Storage;
-  /** Whether the save broadcast `StorageReauthenticated`. */
-  broadcast: boolean;
-}
+/**
+ * Whose jobs `acquireNextJob` hands out. `'any-user'` is the real hub (F2): any user's Ready job
+ * goes to whoever asks. `'per-user'` is a hub fixed for multi-user use: only the caller's own.
+ */
+export type JobScope = 'any-user' | 'per-user';
 
 export interface HubStoreOptions {
   heartbeatTimeoutSeconds: number;
   /** See `HannibalStandinOptions.rescheduleAfterMs`. */
   rescheduleAfterMs: number | null;
+  jobScope: JobScope;
   /** Owner of storages (and thus of endpoints, rules and jobs) created without a `userId`. */
   defaultUserId: string;
   /** Sends a SignalR message to every connected client. */
   broadcast: (target: string, ...args: unknown[]) => void;
 }
 
-/** Storage members a save replaces. Hannibal binds the whole body: an absent member reads as null. */
-const NULLABLE_STORAGE_FIELDS = [
-  'networks',
-  'oAuth2Email',
-  'clientId',
-  'clientSecret',
-  'accessToken',
-  'refreshToken',
-  'expiresAt',
-  'username',
-  'password',
-  'host',
-  'port',
-  'domain',
-] as const;
+/** What a rule may be created with; unset TimeSpans get the Poe UI's defaults. */
+export interface RuleInit {
+  name: string;
+  sourceEndpointId: number;
+  destinationEndpointId: number;
+  operation: RuleOperation;
+  maxDestinationAge?: string;
+  minRetryTime?: string;
+}
 
-/** Credentials other than tokens whose change counts as a re-authentication (§7.1). */
-const CREDENTIAL_FIELDS = ['host', 'username', 'password', 'domain', 'port'] as const;
+/** Endpoint dates are never set by the hub and serialise as .NET's `DateTime.MinValue`, without `Z` (§7). */
+const UNSET_DATE = '0001-01-01T00:00:00';
 
-/** States after which a job is no longer running; reports of them announce `NewJobAvailable`. */
+/** Reported states that end a run; each announces `NewJobAvailable` (a DoneFailure job is Ready again). */
 const FINISHED_STATES: ReadonlySet<number> = new Set([JobState.DoneFailure, JobState.DoneSuccess, JobState.DoneWithErrors, JobState.Cancelled]);
 
-/** Outcomes after which the scheduler plans the rule's next run (ScheduleCalculator, §4.5). */
-const COMPLETED_STATES: ReadonlySet<number> = new Set([JobState.DoneSuccess, JobState.DoneWithErrors]);
-
 export class HubStore {
+  readonly storages: HubStorages;
   readonly reports: ReportRecord[] = [];
   readonly acquisitions: AcquisitionRecord[] = [];
-  readonly storagePuts: StoragePutRecord[] = [];
-  /** When each `GET /storages` was answered: how often a client fetched the storage list. */
-  readonly storageFetches: number[] = [];
+  readonly timeouts: TimeoutRecord[] = [];
 
-  private readonly storagesById = new Map<number, Storage>();
   private readonly endpointsById = new Map<number, Endpoint>();
   private readonly rulesById = new Map<number, Rule>();
   private readonly jobsById = new Map<number, Job>();
-  private readonly nextId = { storage: 1, endpoint: 1, rule: 1, job: 1 };
-  private readonly rescheduleTimers = new Set<NodeJS.Timeout>();
-  private closed = false;
+  /** The rule scheduler's `RuleState.RecentJob`: the last job created for each rule. */
+  private readonly recentJobOfRule = new Map<number, number>();
+  private readonly nextId = { endpoint: 1, rule: 1, job: 1 };
+  private readonly scheduler: RuleScheduler;
 
-  constructor(private readonly options: HubStoreOptions) {}
-
-  // ---- storages -------------------------------------------------------------------------------
-
-  /** Adds a storage with a fresh id; members not given get Hannibal-like defaults. */
-  addStorage(init: Partial<Storage> & { technology: string; uriSchema: string }): Storage {
-    const now = new Date().toISOString();
-    const storage: Storage = {
-      userId: this.options.defaultUserId,
-      networks: '',
-      oAuth2Email: null,
-      clientId: null,
-      clientSecret: null,
-      accessToken: null,
-      refreshToken: null,
-      expiresAt: null,
-      username: null,
-      password: null,
-      host: null,
-      port: null,
-      domain: null,
-      createdAt: now,
-      updatedAt: now,
-      isActive: true,
-      ...init,
-      id: this.nextId.storage++,
-    };
-    this.storagesById.set(storage.id, storage);
-    return structuredClone(storage);
-  }
-
-  getStorage(id: number): Storage | undefined {
-    const storage = this.storagesById.get(id);
-    return storage === undefined ? undefined : structuredClone(storage);
-  }
-
-  storages(): Storage[] {
-    return [...this.storagesById.values()].map((storage) => structuredClone(storage));
-  }
-
-  /** `GET /storages`: every storage of every user, secrets included; the fetch is recorded. */
-  fetchStorages(): Storage[] {
-    this.storageFetches.push(Date.now());
-    return this.storages();
-  }
-
-  removeStorage(id: number): void {
-    this.storagesById.delete(id);
-  }
-
-  /** `PUT /storages/{id}`: saves the whole body and records the request. */
-  putStorage(id: number, body: Storage): Storage {
-    const { storage, credentialsChanged } = this.saveStorage(id, body);
-    this.storagePuts.push({ at: Date.now(), id, body: structuredClone(body), broadcast: credentialsChanged });
-    return storage;
-  }
-
-  /** An edit in the hub's UI: the patch over the current storage, saved as a PUT would save it. */
-  editStorage(id: number, patch: Partial<Storage>): Storage {
-    const current = this.storagesById.get(id);
-    if (current === undefined) throw new HubRequestError(404, `storage ${id} not found`);
-    return this.saveStorage(id, { ...structuredClone(current), ...patch, id }).storage;
-  }
-
-  /**
-   * Hannibal's `UpdateStorageAsync`: 404 for an unknown id, 500 when the body would move the
-   * storage to another user; otherwise save, and broadcast `StorageReauthenticated(uriSchema)`
-   * when a token (null ≡ '') or a credential changed. Members absent from the body are saved as
-   * null (only `isActive` keeps its value), so a client that drops a token clears it.
-   */
-  private saveStorage(id: number, body: Storage): { storage: Storage; credentialsChanged: boolean } {
-    const existing = this.storagesById.get(id);
-    if (existing === undefined) throw new HubRequestError(404, `storage ${id} not found`);
-    if ((body.userId ?? null) !== (existing.userId ?? null)) throw new HubRequestError(500, `storage ${id} cannot change its user`);
-    const replaced = Object.fromEntries(NULLABLE_STORAGE_FIELDS.map((field) => [field, body[field] ?? null]));
-    const saved: Storage = {
-      ...existing,
-      ...replaced,
-      technology: body.technology,
-      uriSchema: body.uriSchema,
-      updatedAt: new Date().toISOString(),
-      isActive: body.isActive ?? existing.isActive ?? true,
-    };
-    const credentialsChanged =
-      (existing.accessToken ?? '') !== (saved.accessToken ?? '') ||
-      (existing.refreshToken ?? '') !== (saved.refreshToken ?? '') ||
-      CREDENTIAL_FIELDS.some((field) => (existing[field] ?? null) !== (saved[field] ?? null));
-    this.storagesById.set(id, saved);
-    if (credentialsChanged) this.options.broadcast(HubMethods.storageReauthenticated, saved.uriSchema);
-    return { storage: structuredClone(saved), credentialsChanged };
+  constructor(private readonly options: HubStoreOptions) {
+    this.storages = new HubStorages(options.defaultUserId, options.broadcast);
+    this.scheduler = new RuleScheduler({
+      completedDelayMs: options.rescheduleAfterMs,
+      lookup: (ruleId) => {
+        const rule = this.rulesById.get(ruleId);
+        const recentId = this.recentJobOfRule.get(ruleId);
+        return rule === undefined ? undefined : { rule, recentJob: recentId === undefined ? undefined : this.jobsById.get(recentId) };
+      },
+      createJob: (ruleId) => {
+        this.createJob(ruleId);
+      },
+    });
   }
 
   // ---- endpoints and rules --------------------------------------------------------------------
 
   addEndpoint(init: { storageId: number; path: string; name?: string }): Endpoint {
-    const storage = this.requireStorage(init.storageId);
-    const now = new Date().toISOString();
+    const storage = this.storages.row(init.storageId);
+    if (storage === undefined) throw new Error(`storage ${init.storageId} not found`);
     const endpoint: Endpoint = {
       id: this.nextId.endpoint++,
       name: init.name ?? `${storage.userId ?? ''}:${storage.technology}:${init.path}`,
@@ -213,19 +100,19 @@ export class HubStore {
       storageId: storage.id,
       path: init.path,
       comment: '',
-      createdAt: now,
-      updatedAt: now,
+      createdAt: UNSET_DATE,
+      updatedAt: UNSET_DATE,
       isActive: true,
     };
     this.endpointsById.set(endpoint.id, endpoint);
     return structuredClone(endpoint);
   }
 
-  addRule(init: { name: string; sourceEndpointId: number; destinationEndpointId: number; operation: RuleOperation; maxDestinationAge?: string }): Rule {
+  addRule(init: RuleInit): Rule {
     const source = this.requireEndpoint(init.sourceEndpointId);
     this.requireEndpoint(init.destinationEndpointId);
-    // Rejects a malformed TimeSpan here rather than when the first job is created.
-    if (init.maxDestinationAge !== undefined) timeSpanMs(init.maxDestinationAge);
+    // Rejects a malformed TimeSpan here rather than when the rule is next scheduled.
+    for (const span of [init.maxDestinationAge, init.minRetryTime]) if (span !== undefined) timeSpanMs(span);
     const rule: Rule = {
       id: this.nextId.rule++,
       name: init.name,
@@ -235,7 +122,7 @@ export class HubStore {
       destinationEndpointId: init.destinationEndpointId,
       operation: init.operation,
       maxDestinationAge: init.maxDestinationAge ?? '1.00:00:00',
-      minRetryTime: '00:15:00',
+      minRetryTime: init.minRetryTime ?? '00:15:00',
       maxTimeAfterSourceModification: '00:00:00',
       dailyTriggerTime: '00:00:00',
     };
@@ -245,7 +132,11 @@ export class HubStore {
 
   // ---- jobs -----------------------------------------------------------------------------------
 
-  /** A Ready, unowned job for a rule, as the rule scheduler creates it; announces `NewJobAvailable`. */
+  /**
+   * A Ready, unowned job for a rule, as the rule scheduler creates it (`Tag "[Scheduler] <rule
+   * name>"`, `EndBy = StartFrom + 1 day`); it becomes the rule's most recent job. Announces
+   * `NewJobAvailable` unless `broadcast: false`.
+   */
   createJob(ruleId: number, options: { startFrom?: Date; broadcast?: boolean } = {}): Job {
     const rule = this.rulesById.get(ruleId);
     if (rule === undefined) throw new Error(`rule ${ruleId} not found`);
@@ -253,20 +144,20 @@ export class HubStore {
     const job: Job = {
       id: this.nextId.job++,
       userId: rule.userId ?? this.options.defaultUserId,
-      tag: rule.name,
+      tag: `[Scheduler] ${rule.name}`,
       operation: rule.operation,
       fromRuleId: rule.id,
       owner: '',
       state: JobState.Ready,
       startFrom: startFrom.toISOString(),
-      // The deadline by which the destination should be fresh again; workers do not use it.
-      endBy: new Date(startFrom.getTime() + timeSpanMs(rule.maxDestinationAge ?? '1.00:00:00')).toISOString(),
+      endBy: new Date(startFrom.getTime() + 86_400_000).toISOString(),
       lastReported: new Date().toISOString(),
       sourceEndpointId: rule.sourceEndpointId,
       destinationEndpointId: rule.destinationEndpointId,
       status: 0,
     };
     this.jobsById.set(job.id, job);
+    this.recentJobOfRule.set(rule.id, job.id);
     if (options.broadcast ?? true) this.options.broadcast(HubMethods.newJobAvailable);
     return structuredClone(job);
   }
@@ -280,84 +171,124 @@ export class HubStore {
     return [...this.jobsById.values()].map((job) => structuredClone(job));
   }
 
+  /** `GET /jobs/{id}`: the job as the hub serialises it (any user's; no owner check), or `undefined`. */
+  jobJson(id: number): Record<string, unknown> | undefined {
+    const job = this.jobsById.get(id);
+    return job === undefined ? undefined : this.serialise(job);
+  }
+
   /**
-   * `acquireNextJob`: the next due Ready job this worker may run, now Executing and owned by it,
-   * with endpoints, storages and rule embedded as Hannibal's lazy-loading serialiser does; or
-   * `undefined` (the route answers 404).
+   * `acquireNextJob`: first the lazy heartbeat timeout of the caller's Executing jobs, then the
+   * Ready unowned job to hand out, now Executing and owned by `params.owner`, as the hub
+   * serialises it; or `undefined` (the route answers 404). `username` and `capabilities` are
+   * ignored (F11); which users' jobs qualify is the `jobScope`.
    */
-  acquireNextJob(params: AcquireParams, userId: string): Job | undefined {
+  acquireNextJob(params: AcquireParams, userId: string): Record<string, unknown> | undefined {
     const now = Date.now();
     const access = this.gatherEndpointAccess(userId, now);
+    // No StartFrom filter: the hub hands out a Ready job whatever its StartFrom (it only orders by it).
     const candidates = [...this.jobsById.values()]
-      .filter((job) => job.state === JobState.Ready && job.owner === '' && Date.parse(job.startFrom ?? '') <= now)
+      .filter((job) => job.state === JobState.Ready && job.owner === '')
+      .filter((job) => this.options.jobScope === 'any-user' || job.userId === userId)
       .sort((a, b) => Date.parse(a.startFrom ?? '') - Date.parse(b.startFrom ?? '') || a.id - b.id);
-    // Hannibal's loop has no `break` and so hands out the LAST passing candidate
-    // (HannibalServiceJobs.cs:172, "TXWTODO: Why not just break here?"), a known bug. The
-    // stand-in takes the first one, the earliest due job, which is what the loop intends.
-    const job = candidates.find((candidate) => this.mayRun(candidate, params.networks, access));
-    this.acquisitions.push({ at: now, owner: params.owner, networks: params.networks, jobId: job?.id ?? null });
+    // Hannibal's loop has no `break` and so hands out the LAST passing candidate, the one that
+    // starts latest (HannibalServiceJobs.cs, "TXWTODO: Why not just break here?").
+    const job = candidates.filter((candidate) => this.mayRun(candidate, params.networks, access)).at(-1);
+    this.acquisitions.push({ at: now, owner: params.owner, networks: params.networks, userId, jobId: job?.id ?? null });
     if (job === undefined) return undefined;
     job.owner = params.owner;
     job.state = JobState.Executing;
     job.lastReported = new Date(now).toISOString();
-    this.options.broadcast(HubMethods.jobUpdated, job.id, jobStateName(JobState.Executing));
-    return this.withNavigation(job);
+    this.options.broadcast(HubMethods.jobUpdated, job.id, jobStateName(job.state));
+    return this.serialise(job);
   }
 
   /**
-   * `reportJob`: applies a report to the job if it is Executing (the owner is not checked, as in
-   * Hannibal). A heartbeat only refreshes `lastReported`; DoneFailure puts the job back to Ready
-   * for immediate re-acquisition; the other finished states end it.
+   * `reportJob`: applies a report to the job if it is Executing, whoever reports (the owner is
+   * not checked); else status -1. Only a heartbeat (Executing) sets `lastReported` (F9).
+   * DoneFailure puts the job back to Ready for immediate re-acquisition (F1); DoneSuccess,
+   * DoneWithErrors and Cancelled end it; other states change nothing. Every applied report
+   * broadcasts `JobUpdated(jobId, <state name after the report>)` — `Ready` for a DoneFailure —
+   * and a finished one also `NewJobAvailable`, then lets the scheduler plan the rule's next job.
    */
-  reportJob(report: JobStatusReport): ReportResult {
+  reportJob(report: JobStatusReport, userId: string): ReportResult {
+    const now = Date.now();
     const job = this.jobsById.get(report.jobId);
-    const status = job?.state === JobState.Executing ? this.applyReport(job, report) : -1;
+    const applies = job?.state === JobState.Executing;
+    if (applies) this.applyReport(job, report, now);
+    const status = applies ? 0 : -1;
     this.reports.push({
-      at: Date.now(),
+      at: now,
       jobId: report.jobId,
       owner: report.owner,
       state: report.state,
       ...(report.reason === undefined ? {} : { reason: report.reason }),
       status,
+      userId,
     });
     return { status };
   }
 
-  /** Cancels pending reschedules; later calls change nothing outside. */
-  close(): void {
-    this.closed = true;
-    for (const timer of this.rescheduleTimers) clearTimeout(timer);
-    this.rescheduleTimers.clear();
+  /**
+   * `FlushRulesAsync`: the real hub resets the caller's rule states' `ExpiredAfter` (which its
+   * scheduler does not read) and broadcasts `RulesFlushed()` to every client.
+   */
+  flushRules(): void {
+    this.options.broadcast(HubMethods.rulesFlushed);
   }
 
-  private applyReport(job: Job, report: JobStatusReport): number {
-    job.lastReported = new Date().toISOString();
-    if (report.state === JobState.DoneFailure) {
+  /** Rules whose next job the scheduler has planned, and when (epoch ms). */
+  plannedRuns(): Map<number, number> {
+    return this.scheduler.planned();
+  }
+
+  /** Every owner's run of the job (or of every job), from the records. */
+  runs(jobId?: number): JobRun[] {
+    return jobRuns(this.ledger(), jobId);
+  }
+
+  /** Runs of one job by different owners that overlapped in time; empty if none ever did. */
+  concurrentRuns(): ConcurrentRun[] {
+    return concurrentRuns(this.ledger());
+  }
+
+  /** Cancels planned jobs; later calls change nothing outside. */
+  close(): void {
+    this.scheduler.close();
+  }
+
+  private ledger(): Parameters<typeof jobRuns>[0] {
+    return {
+      acquisitions: this.acquisitions,
+      reports: this.reports,
+      timeouts: this.timeouts,
+      holder: (jobId) => {
+        const job = this.jobsById.get(jobId);
+        return job?.state === JobState.Executing ? job.owner : undefined;
+      },
+    };
+  }
+
+  private applyReport(job: Job, report: JobStatusReport, now: number): void {
+    if (report.state === JobState.Executing) job.lastReported = new Date(now).toISOString();
+    else if (report.state === JobState.DoneFailure) {
       job.state = JobState.Ready;
       job.owner = '';
     } else if (FINISHED_STATES.has(report.state)) {
       job.state = report.state;
       job.owner = '';
     }
-    this.options.broadcast(HubMethods.jobUpdated, job.id, jobStateName(report.state));
-    if (FINISHED_STATES.has(report.state)) this.options.broadcast(HubMethods.newJobAvailable);
-    if (COMPLETED_STATES.has(report.state) && job.fromRuleId !== undefined) this.scheduleNextRun(job.fromRuleId);
-    return 0;
-  }
-
-  private scheduleNextRun(ruleId: number): void {
-    const delayMs = this.options.rescheduleAfterMs;
-    if (delayMs === null || this.closed) return;
-    const timer = setTimeout(() => {
-      this.rescheduleTimers.delete(timer);
-      if (this.rulesById.has(ruleId)) this.createJob(ruleId);
-    }, delayMs);
-    this.rescheduleTimers.add(timer);
+    this.options.broadcast(HubMethods.jobUpdated, job.id, jobStateName(job.state));
+    if (!FINISHED_STATES.has(report.state)) return;
+    this.options.broadcast(HubMethods.newJobAvailable);
+    if (job.fromRuleId !== undefined) this.scheduler.jobEnded(job.fromRuleId);
   }
 
   /**
-   * Times out the user's Executing jobs whose last report is older than the heartbeat deadline
-   * (they become DoneFailure, not Ready, as in Hannibal) and maps what the rest read and write.
+   * Hannibal's `_gatherEndpointAccess(callerUserId)`: the caller's Executing jobs whose last
+   * report is older than the heartbeat deadline become DoneFailure, their owner left set and
+   * nothing broadcast (F7); what the caller's other Executing jobs read and write is mapped for
+   * the overlap filter. Other users' jobs are neither timed out nor mapped.
    */
   private gatherEndpointAccess(userId: string, now: number): EndpointAccess {
     const access = new EndpointAccess();
@@ -366,7 +297,8 @@ export class HubStore {
       if (job.state !== JobState.Executing || job.userId !== userId) continue;
       if (now - Date.parse(job.lastReported ?? '') > deadlineMs) {
         job.state = JobState.DoneFailure;
-        job.owner = '';
+        this.timeouts.push({ at: now, jobId: job.id, owner: job.owner });
+        if (job.fromRuleId !== undefined) this.scheduler.jobEnded(job.fromRuleId);
         continue;
       }
       const source = this.location(job.sourceEndpointId);
@@ -382,7 +314,7 @@ export class HubStore {
     const destination = this.location(job.destinationEndpointId);
     if (source === undefined || destination === undefined) return false;
     const reachable = [source, destination].every((location) => {
-      const required = (this.storagesById.get(location.storageId)?.networks ?? '').trim();
+      const required = (this.storages.row(location.storageId)?.networks ?? '').trim();
       return required === '' || required === workerNetworks.trim();
     });
     return reachable && access.allowsSource(source) && access.allowsDestination(destination);
@@ -393,27 +325,45 @@ export class HubStore {
     return endpoint === undefined ? undefined : { storageId: endpoint.storageId, path: endpoint.path };
   }
 
-  private withNavigation(job: Job): Job {
-    const endpoint = (id: number): Endpoint | null => {
+  /**
+   * A job as the hub's lazy-loading serialiser writes it (§8): the rule, both endpoints and
+   * their storages (secrets included) embedded, the EF proxy's `lazyLoader`, members in the
+   * order the hub writes them.
+   */
+  private serialise(job: Job): Record<string, unknown> {
+    const endpoint = (id: number): Record<string, unknown> | null => {
       const found = this.endpointsById.get(id);
-      return found === undefined ? null : { ...found, storage: this.storagesById.get(found.storageId) ?? null };
+      if (found === undefined) return null;
+      const { id: endpointId, name, userId, storageId, ...rest } = found;
+      return { id: endpointId, name, userId, storageId, storage: this.storages.row(storageId) ?? null, ...rest };
     };
     const rule = job.fromRuleId === undefined ? undefined : this.rulesById.get(job.fromRuleId);
+    const ruleJson = (found: Rule): Record<string, unknown> => {
+      const { id, name, comment, userId, sourceEndpointId: from, destinationEndpointId: to, operation, ...timeSpans } = found;
+      return {
+        id,
+        name,
+        comment,
+        userId,
+        sourceEndpointId: from,
+        sourceEndpoint: endpoint(from),
+        destinationEndpointId: to,
+        destinationEndpoint: endpoint(to),
+        operation,
+        ...timeSpans,
+      };
+    };
+    const { sourceEndpointId, destinationEndpointId, status, ...members } = job;
     return structuredClone({
-      ...job,
-      sourceEndpoint: endpoint(job.sourceEndpointId),
-      destinationEndpoint: endpoint(job.destinationEndpointId),
-      fromRule:
-        rule === undefined
-          ? null
-          : { ...rule, sourceEndpoint: endpoint(rule.sourceEndpointId), destinationEndpoint: endpoint(rule.destinationEndpointId) },
+      fromRule: rule === undefined ? null : ruleJson(rule),
+      sourceEndpoint: endpoint(sourceEndpointId),
+      destinationEndpoint: endpoint(destinationEndpointId),
+      lazyLoader: {},
+      ...members,
+      sourceEndpointId,
+      destinationEndpointId,
+      status: status ?? 0,
     });
-  }
-
-  private requireStorage(id: number): Storage {
-    const storage = this.storagesById.get(id);
-    if (storage === undefined) throw new Error(`storage ${id} not found`);
-    return storage;
   }
 
   private requireEndpoint(id: number): Endpoint {
@@ -421,14 +371,4 @@ export class HubStore {
     if (endpoint === undefined) throw new Error(`endpoint ${id} not found`);
     return endpoint;
   }
-}
-
-/** Milliseconds of a .NET `TimeSpan` string, `[d.]hh:mm:ss[.fffffff]`. */
-export function timeSpanMs(value: string): number {
-  const match = /^(-)?(?:(\d+)\.)?(\d+):(\d+):(\d+)(?:\.(\d+))?$/.exec(value);
-  if (match === null) throw new Error(`not a TimeSpan: ${value}`);
-  const [, sign, days = '0', hours = '0', minutes = '0', seconds = '0', fraction = '0'] = match;
-  const ms =
-    ((Number(days) * 24 + Number(hours)) * 60 + Number(minutes)) * 60_000 + Number(seconds) * 1000 + Number(`0.${fraction}`) * 1000;
-  return sign === '-' ? -ms : ms;
 }

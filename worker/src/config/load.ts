@@ -118,6 +118,18 @@ function providerSettings(r: EnvReader, tech: OAuthTechnology): OAuthProviderSet
   };
 }
 
+function controlSettings(r: EnvReader): Settings['control'] {
+  const port = r.raw('WORKER_CONTROL_PORT') === undefined ? undefined : r.int('WORKER_CONTROL_PORT', 0, { min: 0, max: 65_535 });
+  const socket = r.string('WORKER_CONTROL_SOCKET');
+  if (port !== undefined && socket !== undefined) r.problems.push('set only one of WORKER_CONTROL_PORT and WORKER_CONTROL_SOCKET');
+  return {
+    port,
+    socket,
+    socketMode: Number.parseInt(r.oneOf('WORKER_CONTROL_SOCKET_MODE', ['0600', '0660'], '0600'), 8),
+    tokenFile: r.string('WORKER_CONTROL_TOKEN_FILE'),
+  };
+}
+
 /**
  * Validates everything and returns the settings, or throws one ConfigError whose message lists
  * every problem, one per line.
@@ -159,8 +171,8 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       reauthWaitSeconds: r.int('WORKER_REAUTH_WAIT_SECONDS', 900, { min: 0, max: 7 * 86_400 }),
       reauthDebounceMs: r.int('WORKER_REAUTH_DEBOUNCE_MS', 500, { min: 0, max: 60_000 }),
       shutdownTimeoutSeconds: r.int('WORKER_SHUTDOWN_TIMEOUT_SECONDS', 60, { min: 1, max: 3600 }),
-      controlPort: r.raw('WORKER_CONTROL_PORT') === undefined ? undefined : r.int('WORKER_CONTROL_PORT', 0, { min: 0, max: 65_535 }),
     },
+    control: controlSettings(r),
     rclone: { path: r.string('RCLONE_PATH', 'rclone') },
     tokens: {
       refreshThresholdSeconds: r.int('TOKEN_REFRESH_THRESHOLD_SECONDS', 900, { min: 0, max: 86_400 }),

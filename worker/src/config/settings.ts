@@ -44,8 +44,17 @@ export interface Settings {
     reauthDebounceMs: number;
     /** Graceful shutdown budget (stop jobs, quit rclone). */
     shutdownTimeoutSeconds: number;
-    /** Port of the local control endpoint on 127.0.0.1; undefined = off, 0 = any free port. */
-    controlPort: number | undefined;
+  };
+  /** The local control endpoint (control/server.ts): off unless a port or a socket is set. */
+  control: {
+    /** TCP port on 127.0.0.1; 0 = any free port. */
+    port: number | undefined;
+    /** Unix socket path, instead of TCP. */
+    socket: string | undefined;
+    /** Mode of the socket file: 0o600 (owner only) or 0o660 (owner and group). */
+    socketMode: number;
+    /** Bearer token for stop/start/abort; undefined = `<stateDir>/control-token`, generated. */
+    tokenFile: string | undefined;
   };
   rclone: {
     /** The rclone binary (default `rclone` on PATH). */

@@ -11,6 +11,7 @@ import { Agent } from 'undici';
 import type { RcJobList, RcJobStatus } from '../../../shared/rclone-rc.js';
 import { RcloneProcessError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import type { RcCallObserver } from '../metrics/recorders.js';
 import { sleep } from '../util/sleep.js';
 import { freeLoopbackPort } from './free-port.js';
 import { parseRcloneLogLine, type RcloneLogLevel, type RcloneLogLine } from './log-line.js';
@@ -49,6 +50,8 @@ export interface RcloneProcessOptions {
   readyTimeoutMs?: number;
   /** Chooses the rc port; default: a free port on 127.0.0.1. */
   portPicker?: () => Promise<number>;
+  /** Told of every rc call of the client (metrics). */
+  rcObserver?: RcCallObserver;
 }
 
 export interface RcloneStopOptions {
@@ -258,7 +261,7 @@ export class RcloneProcess {
       throw new RcloneProcessError('WORKER_ERR_RCLONE_START', `cannot write the rclone pidfile: ${errorMessage(err)}`, { cause: err });
     }
     const connections = new Agent();
-    const client = new RcClient({ baseUrl: `http://127.0.0.1:${port}`, user: RC_USER, password, dispatcher: connections });
+    const client = new RcClient({ baseUrl: `http://127.0.0.1:${port}`, user: RC_USER, password, dispatcher: connections, observer: options.rcObserver });
     return new RcloneProcess({ ...child, pid }, connections, client, port, files, logger);
   }
 

@@ -10,6 +10,8 @@
 import { request, type Dispatcher } from 'undici';
 import type { RcConfigDump, RcCoreStats, RcErrorBody, RcJobList, RcJobStatus, RcTransferredEntry } from '../../../shared/rclone-rc.js';
 import { RcError, errorMessage } from '../errors.js';
+import { NO_RC_OBSERVER, type RcCallObserver } from '../metrics/recorders.js';
+import { timed } from '../util/timed.js';
 
 export interface RcClientOptions {
   /** e.g. `http://127.0.0.1:5572` */
@@ -20,6 +22,8 @@ export interface RcClientOptions {
   timeoutMs?: number;
   /** undici dispatcher to use instead of the global one (tests pass a `MockAgent`). */
   dispatcher?: Dispatcher;
+  /** Told of every call: its path, duration and error (metrics). */
+  observer?: RcCallObserver | undefined;
 }
 
 export interface RcCallOptions {
@@ -55,6 +59,7 @@ export class RcClient {
   private readonly baseUrl: string;
   private readonly timeoutMs: number;
   private readonly dispatcher: Dispatcher | undefined;
+  private readonly observer: RcCallObserver;
   /** The Basic auth header; a private field so it never shows up when the client is logged. */
   readonly #authorization: string;
   /** Async jobs started through this client and not yet seen finished by a `job/status` answer. */
@@ -64,11 +69,21 @@ export class RcClient {
     this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.dispatcher = options.dispatcher;
+    this.observer = options.observer ?? NO_RC_OBSERVER;
     this.#authorization = `Basic ${Buffer.from(`${options.user}:${options.password}`).toString('base64')}`;
   }
 
   /** Calls rc method `path` (e.g. `core/stats`) with `params` as the JSON body. */
-  async call<T = Record<string, unknown>>(path: string, params: Record<string, unknown> = {}, options: RcCallOptions = {}): Promise<T> {
+  call<T = Record<string, unknown>>(path: string, params: Record<string, unknown> = {}, options: RcCallOptions = {}): Promise<T> {
+    return timed(
+      () => this.exchange<T>(path, params, options),
+      (durationSeconds, error) => {
+        this.observer.called(path, durationSeconds, error);
+      },
+    );
+  }
+
+  private async exchange<T>(path: string, params: Record<string, unknown>, options: RcCallOptions): Promise<T> {
     const timeoutMs = options.timeoutMs ?? this.timeoutMs;
     const controller = new AbortController();
     const timeout = new Error(`no answer within ${timeoutMs} ms`);

@@ -24,9 +24,19 @@ export function eventName(type: string): string {
   return type;
 }
 
-/** An `inspect` callback for `createActor` that logs transitions of the root machine. */
-export function transitionLogger(logger: Logger): (event: InspectionEvent) => void {
-  const log = logger.child({ component: 'machine' });
+/** One state change of the root machine. `from` is undefined for the initial state. */
+export interface RootTransition {
+  from: string | undefined;
+  to: string;
+  /** The causing event, said plainly (see `eventName`). */
+  event: string;
+}
+
+/**
+ * An `inspect` callback for `createActor` that calls `listener` once per state change of the
+ * root machine (child actors and self-transitions are left out).
+ */
+export function rootTransitions(listener: (transition: RootTransition) => void): (event: InspectionEvent) => void {
   let previous: string | undefined;
   return (inspection) => {
     // Microsteps show every transition, also those inside one macrostep (the eventless pass
@@ -38,7 +48,14 @@ export function transitionLogger(logger: Logger): (event: InspectionEvent) => vo
     if (current === previous) return;
     const from = previous;
     previous = current;
-    const event = eventName(inspection.event.type);
-    log.info({ from: from ?? '(start)', to: current, event }, `state ${from ?? '(start)'} → ${current} (${event})`);
+    listener({ from, to: current, event: eventName(inspection.event.type) });
   };
+}
+
+/** An `inspect` callback for `createActor` that logs transitions of the root machine. */
+export function transitionLogger(logger: Logger): (event: InspectionEvent) => void {
+  const log = logger.child({ component: 'machine' });
+  return rootTransitions(({ from, to, event }) => {
+    log.info({ from: from ?? '(start)', to, event }, `state ${from ?? '(start)'} → ${to} (${event})`);
+  });
 }

@@ -25,6 +25,7 @@ import { OAUTH_TECHNOLOGIES } from '../config/settings.js';
 import { ReauthRequiredError, StorageError, TokenRefreshError, errorMessage } from '../errors.js';
 import { fingerprint } from '../log/fingerprint.js';
 import type { Logger } from '../log/logger.js';
+import { NO_TOKEN_RECORDER, refreshCause, type TokenRecorder } from '../metrics/recorders.js';
 import { fullJitterDelay } from '../util/backoff.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { sleep } from '../util/sleep.js';
@@ -75,6 +76,8 @@ export interface TokenBrokerOptions {
   waitBudgetMs?: number;
   /** A forced refresh within this long of the last one only re-pushes the token. */
   forcedRefreshMinIntervalMs?: number;
+  /** Refreshes and pushes, for the metrics. */
+  recorder?: TokenRecorder;
   now?: () => number;
   random?: () => number;
 }
@@ -108,6 +111,7 @@ export class TokenBroker {
   private readonly retry: { initialMs: number; maxMs: number };
   private readonly listeners: TokenBrokerListener[] = [];
   private readonly custody: GrantCustody;
+  private readonly recorder: TokenRecorder;
   private stopped = false;
 
   constructor(private readonly options: TokenBrokerOptions) {
@@ -115,6 +119,7 @@ export class TokenBroker {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.retry = options.retry ?? { initialMs: 1000, maxMs: 60_000 };
+    this.recorder = options.recorder ?? NO_TOKEN_RECORDER;
     this.custody = new GrantCustody({
       hub: options.hub,
       journal: options.journal,
@@ -429,6 +434,7 @@ export class TokenBroker {
         scope: provider.scope,
       });
       const latencyMs = this.now() - sentAt;
+      this.recorder.refreshed({ technology: record.technology, cause: refreshCause(reason), result: outcome.ok ? 'ok' : outcome.category, durationSeconds: latencyMs / 1000 });
       const context = { storage: record.storage.uriSchema, storageId: record.storage.id, reason, latencyMs };
       if (record.grant !== grant) {
         // The hub brought new credentials while the request was out: its answer is about a grant
@@ -551,16 +557,23 @@ export class TokenBroker {
   private async push(record: TokenRecord): Promise<void> {
     if (!record.accessToken) return;
     const started = this.now();
+    const pushed = (result: 'pushed' | 'no-rclone' | 'failed') => {
+      this.recorder.pushed({ technology: record.technology, result, replacedExpiresAt: record.pushedExpiresAt, at: this.now(), inUse: record.leases > 0 });
+      if (result === 'pushed') record.pushedExpiresAt = record.expiresAt;
+    };
     try {
       if (!(await this.options.sink.pushToken(record.storage.uriSchema, rcloneToken(record)))) {
+        pushed('no-rclone');
         this.log.debug({ storage: record.storage.uriSchema }, 'rclone not running; its remote gets the token when it starts');
         return;
       }
+      pushed('pushed');
       this.log.info(
         { storage: record.storage.uriSchema, tokenFp: fingerprint(record.accessToken), expiresAt: isoOrNone(record.expiresAt), latencyMs: this.now() - started },
         'token pushed to rclone',
       );
     } catch (err) {
+      pushed('failed');
       this.log.warn({ storage: record.storage.uriSchema, reason: errorMessage(err) }, 'could not push token to rclone; the remote gets it when it is next (re)created');
     }
   }

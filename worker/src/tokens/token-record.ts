@@ -41,6 +41,8 @@ export interface TokenRecord {
   lastRefreshAt: number;
   /** The hub has not yet confirmed our latest token. */
   unsaved: boolean;
+  /** Expiry of the token last pushed to rclone (what rclone holds); 0 before the first push. */
+  pushedExpiresAt: number;
   lock: Mutex;
 }
 
@@ -75,6 +77,7 @@ export function newTokenRecord(storage: Storage, technology: OAuthTechnology, no
     grant: 0,
     lastRefreshAt: 0,
     unsaved: false,
+    pushedExpiresAt: 0,
     lock: new Mutex(),
   };
 }

@@ -332,6 +332,25 @@ describe('outbound HTTP: proxy and private CA (the variables rclone reads)', () 
   });
 });
 
+describe('control endpoint', () => {
+  it('is off by default; the token file defaults to the state dir (resolved at start)', async () => {
+    expect((await loadSettings(env())).control).toEqual({ port: undefined, socket: undefined, socketMode: 0o600, tokenFile: undefined });
+  });
+
+  it('takes a port or a socket with its mode, and a token file', async () => {
+    expect((await loadSettings(env({ WORKER_CONTROL_PORT: '0' }))).control.port).toBe(0);
+    const s = await loadSettings(env({ WORKER_CONTROL_SOCKET: '/run/worker/control.sock', WORKER_CONTROL_SOCKET_MODE: '0660', WORKER_CONTROL_TOKEN_FILE: '/etc/worker/token' }));
+    expect(s.control).toEqual({ port: undefined, socket: '/run/worker/control.sock', socketMode: 0o660, tokenFile: '/etc/worker/token' });
+  });
+
+  it('rejects both a port and a socket, and any other socket mode', async () => {
+    expect(await problems(env({ WORKER_CONTROL_PORT: '9000', WORKER_CONTROL_SOCKET: '/run/w.sock' }))).toEqual([
+      'set only one of WORKER_CONTROL_PORT and WORKER_CONTROL_SOCKET',
+    ]);
+    expect(await problems(env({ WORKER_CONTROL_SOCKET_MODE: '0666' }))).toEqual(['WORKER_CONTROL_SOCKET_MODE must be one of 0600, 0660, got "0666"']);
+  });
+});
+
 describe('all problems at once', () => {
   it('throws one permanent ConfigError listing every bad value, and writes nothing', async () => {
     const err = await configError({

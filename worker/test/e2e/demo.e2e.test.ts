@@ -126,7 +126,7 @@ describe('npm start', () => {
     const firstSuccess = started.first(/^\[demo\] hub got report: job \d+ \(.+\) → DoneSuccess$/);
     expect(firstSuccess, texts.slice(-20).join('\n')).toBeDefined();
     expect(firstSuccess!.atMs).toBeLessThan(60_000);
-    expect(texts).toContainEqual(expect.stringMatching(/^\[demo\] hub got report: job \d+ \(photos → GCS\) → DoneSuccess$/));
+    expect(texts).toContainEqual(expect.stringMatching(/^\[demo\] hub got report: job \d+ \(\[Scheduler\] photos → GCS\) → DoneSuccess$/));
 
     const verified = /^\[demo\] verified GCS copy: (\d+)\/(\d+) files byte for byte/.exec(started.first(/verified GCS copy/)?.text ?? '');
     expect(verified).not.toBeNull();

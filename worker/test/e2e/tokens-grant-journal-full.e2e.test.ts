@@ -19,7 +19,7 @@ import type { Storage } from '../../../shared/hannibal.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { StallingProxy } from './stalling-proxy.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, waitForTerminalReport } from './support.js';
-import { loggedAt, probeRefreshToken, sameObjects, workerTokenRequests } from './tokens-support.js';
+import { loggedAt, hubRefreshTokenStanding, sameObjects, workerTokenRequests } from './tokens-support.js';
 
 const run = promisify(execFile);
 const startSandbox = sandboxPerTest();
@@ -98,7 +98,8 @@ describe('a rotated refresh token when the journal cannot be written (ENOSPC)', 
 
       const hubRefresh = sandbox.hub.getStorage(gcs.id)?.refreshToken;
       expect(requests.some((e) => e.refreshTokenFingerprint === fingerprint(hubRefresh))).toBe(false);
-      expect(await probeRefreshToken(sandbox.gcs, hubRefresh)).toBe(200);
+      const standing = hubRefreshTokenStanding(sandbox.gcs, hubRefresh);
+      expect(standing).toMatchObject({ live: true, generation: standing?.latestGeneration });
       console.log(
         '[grant journal full]',
         JSON.stringify({ refreshToHubSaveMs: loggedAt(saved) - loggedAt(refreshed), journalFailures: logsOf(worker, JOURNAL_FAILED).length, generations: requests.length + 1, hubHoldsLatest: true }),

@@ -15,7 +15,7 @@ import { fingerprint } from '../../src/log/fingerprint.js';
 import type { JournaledGrant } from '../../src/tokens/grant-journal.js';
 import { StallingProxy } from './stalling-proxy.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, waitForTerminalReport } from './support.js';
-import { loggedAt, probeRefreshToken, sameObjects, workerTokenRequests } from './tokens-support.js';
+import { loggedAt, hubRefreshTokenStanding, sameObjects, workerTokenRequests } from './tokens-support.js';
 
 const TOKEN_LIFETIME_S = 20;
 const HEARTBEAT_TIMEOUT_S = 4;
@@ -100,7 +100,8 @@ async function restartAndCount(w: World, killedAt: number, journaled: JournaledG
   const hubRefresh = sandbox.hub.getStorage(gcs.id)?.refreshToken;
   const spent = new Set(requests.map((e) => e.refreshTokenFingerprint));
   expect(spent.has(fingerprint(hubRefresh))).toBe(false);
-  expect(await probeRefreshToken(sandbox.gcs, hubRefresh)).toBe(200);
+  const standing = hubRefreshTokenStanding(sandbox.gcs, hubRefresh);
+  expect(standing).toMatchObject({ live: true, generation: standing?.latestGeneration });
   expectNoSecretsLeaked(sandbox, [worker]);
   return {
     restartToRecoveredMs: loggedAt(recovered) - killedAt,
@@ -108,6 +109,7 @@ async function restartAndCount(w: World, killedAt: number, journaled: JournaledG
     killToHubSaveMs: firstSaveAt - killedAt,
     generationsBeforeKill: requests.filter((e) => e.at <= killedAt).length + 1,
     generationsAtEnd: requests.length + 1,
+    hubGeneration: standing?.generation ?? 0,
   };
 }
 

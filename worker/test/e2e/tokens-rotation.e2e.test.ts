@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { makeTree } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, waitForTerminalReport } from './support.js';
-import { finishedRecord, probeRefreshToken, sameObjects, workerTokenRequests } from './tokens-support.js';
+import { finishedRecord, hubRefreshTokenStanding, sameObjects, workerTokenRequests } from './tokens-support.js';
 
 const TOKEN_LIFETIME_S = 20;
 const startSandbox = sandboxPerTest();
@@ -51,7 +51,7 @@ describe('refresh-token rotation through a job of several token lifetimes', () =
     expect(distinctSaved).toEqual([...spent.slice(1), fingerprint(hubRefresh)]);
     // The last one is the live one: never spent, accepted by the provider.
     expect(spent).not.toContain(fingerprint(hubRefresh));
-    expect(await probeRefreshToken(sandbox.gcs, hubRefresh)).toBe(200);
+    expect(hubRefreshTokenStanding(sandbox.gcs, hubRefresh)).toEqual({ generation: generations, latestGeneration: generations, live: true });
 
     // Each rotation was journaled before use and left the journal once the hub had it.
     const refreshed = logsOf(worker, 'token refreshed');

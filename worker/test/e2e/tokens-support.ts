@@ -53,18 +53,12 @@ export function finishedRecord(worker: WorkerProcess, jobId: number): LogRecord 
 
 
 /**
- * Asks the stand-in's token endpoint, as a third party (user agent `test-probe`), whether a
- * refresh token is alive: 200 or 400 (invalid_grant). With rotation on, a live token is spent
- * by the probe, so probe only once the worker is stopped.
+ * Where the hub's refresh token stands in its grant at the provider: its generation, the grant's
+ * latest, and whether it is alive. The hub must hold the latest, alive.
  */
-export async function probeRefreshToken(gcs: GcsStandin, refreshToken: string | null | undefined): Promise<number> {
-  const res = await fetch(gcs.tokenUrl, {
-    method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', 'user-agent': 'test-probe' },
-    body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: refreshToken ?? '', client_id: 'gcs-standin-client', client_secret: 'gcs-standin-secret' }),
-  });
-  await res.body?.cancel();
-  return res.status;
+export function hubRefreshTokenStanding(gcs: GcsStandin, refreshToken: string | null | undefined): { generation: number; latestGeneration: number; live: boolean } | undefined {
+  const info = refreshToken ? gcs.oauth.refreshTokenInfo(refreshToken) : undefined;
+  return info && { generation: info.generation, latestGeneration: info.latestGeneration, live: info.live };
 }
 
 /** The worker's token requests, oldest first (probes and rclone left out). */

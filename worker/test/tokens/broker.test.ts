@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Storage } from '../../../shared/hannibal.js';
 import { ReauthRequiredError, TokenRefreshError } from '../../src/errors.js';
+import type { TokenRecorder } from '../../src/metrics/recorders.js';
 import { switchPoint } from '../../src/tokens/schedule.js';
 import {
   HOUR,
@@ -466,5 +467,26 @@ describe('TokenBroker forceRefresh', () => {
     await advance(30 * SECOND);
     await expect(broker.forceRefresh(ID, 'rclone: 401 unauthenticated')).resolves.toMatchObject({ access_token: 'EwB-at-2' });
     expect(endpoint.calls).toHaveLength(2);
+  });
+});
+
+describe('TokenBroker metrics', () => {
+  it('reports each token request with its cause and result, and each push with the expiry of the token it replaced', async () => {
+    const recorder = { refreshed: vi.fn<TokenRecorder['refreshed']>(), pushed: vi.fn<TokenRecorder['pushed']>(), breakerOpened: vi.fn<TokenRecorder['breakerOpened']>() };
+    const { broker, endpoint } = harness(storageRow(-MINUTE), { recorder });
+    endpoint.script.push(unavailable());
+    const fresh = broker.ensureFresh(ID);
+    await advance(SECOND); // the backoff after the 503 (random = 1)
+    await fresh;
+    expect(recorder.refreshed.mock.calls.map(([e]) => [e.cause, e.result])).toEqual([
+      ['just-in-time', 'transient'],
+      ['just-in-time', 'ok'],
+    ]);
+    expect(recorder.pushed).toHaveBeenLastCalledWith(expect.objectContaining({ technology: 'onedrive', result: 'pushed', replacedExpiresAt: 0, inUse: false }));
+
+    await advance(31 * SECOND);
+    await broker.forceRefresh(ID, 'rclone: 401');
+    expect(recorder.refreshed).toHaveBeenLastCalledWith(expect.objectContaining({ cause: 'forced', result: 'ok' }));
+    expect(recorder.pushed).toHaveBeenLastCalledWith(expect.objectContaining({ result: 'pushed', replacedExpiresAt: T0 + HOUR + SECOND }));
   });
 });

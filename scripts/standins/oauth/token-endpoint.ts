@@ -1,13 +1,15 @@
 /**
- * `POST /token`: Google's OAuth2 token endpoint as far as refreshing goes (RFC 6749 §6), with
- * Google's error bodies, client authentication in the form body or by HTTP Basic, injectable
- * faults (status, timeout, connection reset) and an entry in the token log for every request.
+ * A provider's OAuth2 token endpoint as far as refreshing goes (RFC 6749 §6), in the
+ * provider's dialect (error bodies, success body, token formats): client authentication in the
+ * form body or by HTTP Basic, injectable faults (status, timeout, connection reset), and an
+ * entry in the token log plus counters for every request.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { fingerprint } from '../../../worker/src/log/fingerprint.js';
 import { basicCredentials, readBody, sendJson } from '../http-util.js';
-import type { GcsStandinStats, TokenLogEntry } from './stats.js';
-import { GRANTED_SCOPE, type TokenAuthority } from './token-authority.js';
+import type { RefreshTokenInfo, TokenAuthority } from './authority.js';
+import type { ProviderDialect, TokenProblem } from './dialects.js';
+import { increment, type TokenLogEntry, type TokenStats } from './stats.js';
 
 export type TokenEndpointFault =
   /** Answer every token request with this status (e.g. 503, 429 with Retry-After, 502 HTML). */
@@ -27,6 +29,15 @@ interface ClientCredentials {
   clientSecret: string | undefined;
 }
 
+/** What one request came to: the HTTP status, and what the log and counters need. */
+interface Answer {
+  status: number;
+  result: string;
+  error?: string | undefined;
+  info?: RefreshTokenInfo | undefined;
+  issuedGeneration?: number | undefined;
+}
+
 export class TokenEndpoint {
   #fault: TokenEndpointFault | null = null;
   #closing = false;
@@ -35,7 +46,9 @@ export class TokenEndpoint {
 
   constructor(
     private readonly authority: TokenAuthority,
-    private readonly stats: GcsStandinStats,
+    private readonly dialect: ProviderDialect,
+    private readonly scope: string,
+    private readonly stats: TokenStats,
     private readonly log: TokenLogEntry[],
   ) {}
 
@@ -52,30 +65,43 @@ export class TokenEndpoint {
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') {
-      sendJson(res, 405, { error: 'invalid_request', error_description: 'Only POST is supported.' }, { allow: 'POST' });
+      req.resume();
+      this.#send(res, this.dialect.error({ kind: 'methodNotAllowed', method: req.method ?? '' }));
       return;
     }
     const userAgent = req.headers['user-agent'] ?? '';
     this.stats.tokenRequests++;
     if (userAgent.startsWith('rclone/')) this.stats.tokenRequestsByRclone++;
+    increment(this.stats.tokenRequestsByUserAgent, userAgent);
     const at = Date.now();
     const form = new URLSearchParams((await readBody(req, MAX_FORM_BYTES)).toString('utf8'));
     const client = clientCredentials(req, form);
-    const status = await this.#answer(req, res, form, client);
-    if (status === 200) this.stats.tokenSuccesses++;
+    increment(this.stats.tokenRequestsByClientId, client?.clientId ?? '');
+    const answer = await this.#answer(req, res, form, client);
+    if (answer.status === 200) this.stats.tokenSuccesses++;
     else this.stats.tokenFailures++;
+    increment(this.stats.tokenResults, answer.result);
+    const refreshToken = form.get('refresh_token');
+    if (form.get('grant_type') === 'refresh_token' && refreshToken) {
+      increment(this.stats.tokenRequestsByGeneration, this.authority.refreshTokenInfo(refreshToken)?.generation ?? 0);
+    }
     this.log.push({
       at,
       userAgent,
       grantType: form.get('grant_type') ?? '',
       clientId: client?.clientId ?? '',
-      status,
-      refreshTokenFingerprint: fingerprint(form.get('refresh_token')),
+      status: answer.status,
+      error: answer.error,
+      refreshTokenFingerprint: fingerprint(refreshToken),
+      grantId: answer.info?.grantId,
+      generation: answer.info?.generation,
+      latestGeneration: answer.info?.latestGeneration,
+      issuedGeneration: answer.issuedGeneration,
     });
   }
 
-  /** Answers one token request; returns the HTTP status sent, or NO_ANSWER. */
-  async #answer(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, client: ClientCredentials | undefined): Promise<number> {
+  /** Answers one token request, honouring the current fault. */
+  async #answer(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, client: ClientCredentials | undefined): Promise<Answer> {
     const connection = { closed: false };
     const closed = new Promise<void>((resolve) => {
       res.once('close', () => {
@@ -88,53 +114,62 @@ export class TokenEndpoint {
     }
     if (this.#closing || connection.closed) {
       req.socket.destroy();
-      return NO_ANSWER;
+      return { status: NO_ANSWER, result: 'unanswered' };
     }
     const fault = this.#fault;
     if (fault?.kind === 'reset') {
       req.socket.destroy();
-      return NO_ANSWER;
+      return { status: NO_ANSWER, result: 'reset' };
     }
-    if (fault?.kind === 'status') return sendFault(res, fault);
+    if (fault?.kind === 'status') return { status: sendFault(res, fault), result: `fault:${fault.status}` };
     return this.#exchange(req, res, form, client);
   }
 
-  #exchange(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, client: ClientCredentials | undefined): number {
-    if (!req.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) {
-      return sendOAuthError(res, 400, 'invalid_request', 'Bad Request');
-    }
-    if (!client) return sendOAuthError(res, 400, 'invalid_request', 'Could not determine client ID from request.');
+  #exchange(req: IncomingMessage, res: ServerResponse, form: URLSearchParams, client: ClientCredentials | undefined): Answer {
+    if (!req.headers['content-type']?.toLowerCase().startsWith('application/x-www-form-urlencoded')) return this.#refuse(res, { kind: 'notForm' });
+    if (!client) return this.#refuse(res, { kind: 'missingClient' });
     switch (this.authority.checkClient(client.clientId, client.clientSecret)) {
       case 'unknownClient':
-        return sendOAuthError(res, 401, 'invalid_client', 'The OAuth client was not found.');
+        return this.#refuse(res, { kind: 'unknownClient', clientId: client.clientId });
       case 'wrongSecret':
-        return sendOAuthError(res, 401, 'invalid_client', 'Unauthorized');
+        return this.#refuse(res, { kind: 'wrongSecret', clientId: client.clientId });
       case 'ok':
         break;
     }
     const grantType = form.get('grant_type');
-    if (grantType !== 'refresh_token') return sendOAuthError(res, 400, 'unsupported_grant_type', `Invalid grant_type: ${grantType ?? ''}`);
+    if (grantType !== 'refresh_token') return this.#refuse(res, { kind: 'unsupportedGrantType', grantType: grantType ?? '' });
     const refreshToken = form.get('refresh_token');
-    if (!refreshToken) return sendOAuthError(res, 400, 'invalid_request', 'Missing required parameter: refresh_token');
+    if (!refreshToken) return this.#refuse(res, { kind: 'missingRefreshToken' });
     const outcome = this.authority.refresh(refreshToken, client.clientId);
     if (!outcome.ok) {
-      return outcome.error === 'invalidGrant'
-        ? sendOAuthError(res, 400, 'invalid_grant', 'Token has been expired or revoked.')
-        : sendOAuthError(res, 401, 'unauthorized_client', 'Unauthorized');
+      const problem: TokenProblem = outcome.error === 'invalidGrant' ? { kind: 'invalidGrant', reason: outcome.reason } : { kind: 'wrongClient', clientId: client.clientId };
+      return { ...this.#refuse(res, problem), info: outcome.info };
     }
-    sendJson(
-      res,
-      200,
-      {
-        access_token: outcome.accessToken,
-        expires_in: outcome.expiresInSeconds,
-        scope: GRANTED_SCOPE,
-        token_type: 'Bearer',
-        ...(outcome.rotatedRefreshToken === undefined ? {} : { refresh_token: outcome.rotatedRefreshToken }),
-      },
-      NO_STORE,
-    );
-    return 200;
+    if (outcome.generation !== outcome.latestGeneration) this.stats.staleGenerationRefreshes++;
+    const body = this.dialect.success({
+      accessToken: outcome.accessToken,
+      expiresInSeconds: outcome.expiresInSeconds,
+      refreshToken: outcome.rotatedRefreshToken,
+      scope: this.scope,
+    });
+    sendJson(res, 200, body, NO_STORE);
+    return {
+      status: 200,
+      result: 'ok',
+      info: { grantId: outcome.grantId, clientId: client.clientId, generation: outcome.generation, latestGeneration: outcome.latestGeneration, live: true },
+      issuedGeneration: outcome.issuedGeneration,
+    };
+  }
+
+  #refuse(res: ServerResponse, problem: TokenProblem): Answer {
+    const answer = this.dialect.error(problem);
+    this.#send(res, answer);
+    const error = typeof answer.body.error === 'string' ? answer.body.error : undefined;
+    return { status: answer.status, result: error ?? `http:${answer.status}`, error };
+  }
+
+  #send(res: ServerResponse, answer: { status: number; body: unknown; headers?: Record<string, string> }): void {
+    sendJson(res, answer.status, answer.body, { ...NO_STORE, ...answer.headers });
   }
 
   #wakeHeldRequests(): void {
@@ -154,11 +189,6 @@ function wakeSignal(): { promise: Promise<void>; resolve: () => void } {
 }
 
 const NO_STORE = { 'cache-control': 'no-cache, no-store, max-age=0, must-revalidate', pragma: 'no-cache' };
-
-function sendOAuthError(res: ServerResponse, status: number, error: string, description: string): number {
-  sendJson(res, status, { error, error_description: description }, NO_STORE);
-  return status;
-}
 
 function sendFault(res: ServerResponse, fault: Extract<TokenEndpointFault, { kind: 'status' }>): number {
   const body = fault.body ?? JSON.stringify({ error: 'server_error', error_description: `stand-in fault: HTTP ${fault.status}` });
