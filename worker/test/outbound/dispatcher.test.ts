@@ -12,7 +12,7 @@ import { GcsStandin } from '../../../scripts/standins/gcs/server.js';
 import { OutboundDispatcher, type OutboundSettings } from '../../src/outbound/dispatcher.js';
 import { HttpTokenEndpoint } from '../../src/tokens/token-endpoint.js';
 import { ConnectProxy } from '../support/connect-proxy.js';
-import { makeTestCa, type TestCa } from '../support/test-ca.js';
+import { createTestCertificates, type TestCertificates } from '../../../scripts/standins/tls-proxy/test-ca.js';
 
 /** A name no resolver knows: only the proxy maps it, so a success proves the request went through it. */
 const PROXIED_HOST = 'oauth.proxied.test';
@@ -61,8 +61,8 @@ async function relay(host: string, port: number): Promise<{ port: number; connec
 }
 
 /** An HTTPS front with a certificate of `ca` that relays to the stand-in over plain HTTP. */
-async function httpsFront(ca: TestCa, port: number): Promise<number> {
-  const server: HttpsServer = createHttpsServer({ key: ca.key, cert: ca.cert }, (req, res) => {
+async function httpsFront(ca: TestCertificates, port: number): Promise<number> {
+  const server: HttpsServer = createHttpsServer({ key: ca.leafKeyPem, cert: ca.leafPem }, (req, res) => {
     const forward = httpRequest({ host: '127.0.0.1', port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
@@ -129,8 +129,7 @@ describe('OutboundDispatcher: the token refresh behind a proxy', () => {
 
 describe('OutboundDispatcher: a private CA', () => {
   it('trusts SSL_CERT_FILE for an HTTPS token endpoint reached directly, and refuses it without', async () => {
-    const ca = await makeTestCa(['localhost', '127.0.0.1']);
-    cleanups.push(() => ca.remove());
+    const ca = createTestCertificates({ hosts: ['localhost'], validDays: 1 });
     const { port, refreshToken } = await standin();
     const front = await httpsFront(ca, port);
     const tokenUrl = `https://localhost:${front}/token`;
@@ -142,8 +141,7 @@ describe('OutboundDispatcher: a private CA', () => {
   });
 
   it('trusts it through the proxy tunnel too (HTTPS_PROXY, TLS end to end to the token host)', async () => {
-    const ca = await makeTestCa([PROXIED_HOST]);
-    cleanups.push(() => ca.remove());
+    const ca = createTestCertificates({ hosts: [PROXIED_HOST], validDays: 1 });
     const { port, refreshToken } = await standin();
     const front = await httpsFront(ca, port);
     const corp = await proxy({ [PROXIED_HOST]: front });
