@@ -30,7 +30,7 @@ import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
-import { FileGrantJournal } from './tokens/grant-journal.js';
+import { FileJournalMedium, GrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
 import { settleWithin } from './util/concurrency.js';
 
@@ -44,7 +44,7 @@ export class Worker {
   readonly metrics: WorkerMetrics;
   readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
-  readonly grants: FileGrantJournal;
+  readonly grants: GrantJournal;
   /** The worker's own HTTP to providers and the hub: proxy and private CA (outbound/dispatcher.ts). */
   private readonly outbound: OutboundDispatcher;
   readonly catalog: StorageCatalog;
@@ -88,7 +88,7 @@ export class Worker {
       this.metrics.hub,
     );
     this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
-    this.grants = new FileGrantJournal({ dir: join(settings.worker.stateDir, 'grants'), logger });
+    this.grants = new GrantJournal(new FileJournalMedium(join(settings.worker.stateDir, 'grants'), logger), logger);
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000, dispatcher: this.outbound }),
       hub: this.hub,

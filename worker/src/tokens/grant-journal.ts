@@ -5,7 +5,9 @@
  *
  * One file per storage, `<state dir>/grants/<storageId>.json`, mode 0600 in a 0700 directory,
  * written durably (temp file, fsync, rename, fsync of the directory) *before* the new token is
- * used or pushed, and removed once the hub has stored that refresh token. What a restart finds
+ * used or pushed, and removed once the hub has stored that refresh token (`FileJournalMedium`;
+ * `GrantJournal` keeps the bookkeeping: which refresh token each entry holds, what was found at
+ * start). What a restart finds
  * here is "recovered": the grant custody reconciles each entry with the hub's row before the
  * broker refreshes anything (grant-custody.ts, grant-lineage.ts).
  *
@@ -39,16 +41,17 @@ export interface JournaledGrant {
   journaledAt: number;
 }
 
-/** What the broker and the grant custody need from a journal. */
-export interface GrantJournal {
-  /** Makes `grant` durable; resolves only once it is on disk. Throws a `GrantJournalError`. */
-  write(grant: JournaledGrant): Promise<void>;
-  /** Removes the storage's entry if it still holds `refreshToken` (whatever it holds when omitted). */
-  remove(storageId: number, refreshToken?: string): Promise<void>;
-  /** A grant found on disk at start that nobody has settled yet; it stays on disk. */
-  takeRecovered(storageId: number): JournaledGrant | undefined;
-  /** Storages whose recovered grant nobody has settled (the hub no longer lists them). */
-  unsettled(): number[];
+/**
+ * Where journal entries live: files in production (`FileJournalMedium`), memory in tests. A
+ * medium only stores; what an entry means and when it may go is the journal's.
+ */
+export interface JournalMedium {
+  /** What a previous run left; entries that cannot be read are the medium's to report and set aside. */
+  readAll(): Promise<JournaledGrant[]>;
+  /** Durable once resolved; replaces the storage's entry. */
+  put(grant: JournaledGrant): Promise<void>;
+  /** Durable once resolved; a missing entry counts as deleted. */
+  delete(storageId: number): Promise<void>;
 }
 
 /** A journal write or removal failed (ENOSPC, EACCES, EROFS, …); `errno` is the system code. */
@@ -60,23 +63,19 @@ export class GrantJournalError extends WorkerError {
   }
 }
 
-const FILE = /^(\d+)\.json$/;
-const FORMAT = 1;
-
-export class FileGrantJournal implements GrantJournal {
+export class GrantJournal {
   private readonly log: Logger;
-  /** The refresh token each storage's file holds, as far as this process wrote or read it. */
-  private readonly onDisk = new Map<number, string>();
+  /** The refresh token each storage's entry holds, as far as this process wrote or read it. */
+  private readonly held = new Map<number, string>();
   private readonly recovered = new Map<number, JournaledGrant>();
   /** Writes and removals go one at a time, so a removal never races the write that replaces it. */
   private readonly lock = new Mutex();
 
-  constructor(private readonly options: { dir: string; logger: Logger }) {
-    this.log = options.logger.child({ component: 'grant-journal' });
-  }
-
-  get dir(): string {
-    return this.options.dir;
+  constructor(
+    private readonly medium: JournalMedium,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'grant-journal' });
   }
 
   /**
@@ -84,15 +83,84 @@ export class FileGrantJournal implements GrantJournal {
    * (its grants cannot be recovered) and the worker carries on with the hub's.
    */
   async load(): Promise<void> {
-    let names: string[];
+    let grants: JournaledGrant[];
     try {
-      await this.ensureDir();
-      names = await readdir(this.dir);
+      grants = await this.medium.readAll();
     } catch (err) {
-      this.log.error({ dir: this.dir, errno: errnoOf(err), reason: errorMessage(err) }, 'grant journal cannot be read; rotated refresh tokens a previous run kept there are not recovered');
+      this.log.error({ errno: errnoOf(err), reason: errorMessage(err) }, 'grant journal cannot be read; rotated refresh tokens a previous run kept there are not recovered');
       return;
     }
-    for (const name of names) {
+    for (const grant of grants) {
+      this.recovered.set(grant.storageId, grant);
+      this.held.set(grant.storageId, grant.refreshToken);
+    }
+    if (grants.length > 0) {
+      this.log.warn(
+        { storages: grants.map((g) => g.uriSchema) },
+        'grant journal holds rotated refresh tokens a previous run had not saved to the hub; reconciling them with the hub before any refresh',
+      );
+    }
+  }
+
+  /** Makes `grant` durable; resolves only once it is. Throws a `GrantJournalError`. */
+  write(grant: JournaledGrant): Promise<void> {
+    return this.lock.runExclusive(async () => {
+      try {
+        await this.medium.put(grant);
+      } catch (err) {
+        throw new GrantJournalError(`cannot journal the rotated grant of ${grant.uriSchema}: ${errorMessage(err)}`, errnoOf(err), { cause: err });
+      }
+      this.held.set(grant.storageId, grant.refreshToken);
+      this.recovered.delete(grant.storageId);
+    });
+  }
+
+  /** Removes the storage's entry if it still holds `refreshToken` (whatever it holds when omitted). */
+  remove(storageId: number, refreshToken?: string): Promise<void> {
+    return this.lock.runExclusive(async () => {
+      const held = this.held.get(storageId);
+      if (held === undefined || (refreshToken !== undefined && held !== refreshToken)) return;
+      try {
+        await this.medium.delete(storageId);
+      } catch (err) {
+        throw new GrantJournalError(`cannot remove the journal entry of storage ${storageId}: ${errorMessage(err)}`, errnoOf(err), { cause: err });
+      }
+      this.held.delete(storageId);
+      this.recovered.delete(storageId);
+    });
+  }
+
+  /** A grant found at `load` that nobody has settled yet; its entry stays until removed. */
+  takeRecovered(storageId: number): JournaledGrant | undefined {
+    const grant = this.recovered.get(storageId);
+    this.recovered.delete(storageId);
+    return grant;
+  }
+
+  /** Storages whose recovered grant nobody has settled (the hub no longer lists them). */
+  unsettled(): number[] {
+    return [...this.recovered.keys()];
+  }
+}
+
+const FILE = /^(\d+)\.json$/;
+const FORMAT = 1;
+
+/** One file per storage, `<dir>/<storageId>.json`, 0600 in a 0700 directory, written durably. */
+export class FileJournalMedium implements JournalMedium {
+  private readonly log: Logger;
+
+  constructor(
+    readonly dir: string,
+    logger: Logger,
+  ) {
+    this.log = logger.child({ component: 'grant-journal' });
+  }
+
+  async readAll(): Promise<JournaledGrant[]> {
+    await this.ensureDir();
+    const grants: JournaledGrant[] = [];
+    for (const name of await readdir(this.dir)) {
       if (name.endsWith('.tmp')) {
         // A write interrupted before its rename: the previous entry (if any) is still whole.
         await rm(join(this.dir, name), { force: true }).catch(() => undefined);
@@ -102,9 +170,7 @@ export class FileGrantJournal implements GrantJournal {
       if (!match) continue;
       const path = join(this.dir, name);
       try {
-        const grant = parseGrant(await readFile(path, 'utf8'), Number(match[1]));
-        this.recovered.set(grant.storageId, grant);
-        this.onDisk.set(grant.storageId, grant.refreshToken);
+        grants.push(parseGrant(await readFile(path, 'utf8'), Number(match[1])));
       } catch (err) {
         const aside = `${path}.corrupt-${Date.now()}`;
         await rename(path, aside).catch(() => undefined);
@@ -113,49 +179,16 @@ export class FileGrantJournal implements GrantJournal {
         this.log.error({ file: aside, reason }, 'grant journal entry cannot be read; moved aside for an operator');
       }
     }
-    if (this.recovered.size > 0) {
-      this.log.warn(
-        { storages: [...this.recovered.values()].map((g) => g.uriSchema) },
-        'grant journal holds rotated refresh tokens a previous run had not saved to the hub; reconciling them with the hub before any refresh',
-      );
-    }
+    return grants;
   }
 
-  write(grant: JournaledGrant): Promise<void> {
-    return this.lock.runExclusive(async () => {
-      try {
-        await this.ensureDir();
-        await writeFileDurable(this.fileOf(grant.storageId), `${JSON.stringify({ format: FORMAT, ...grant })}\n`);
-      } catch (err) {
-        throw new GrantJournalError(`cannot journal the rotated grant of ${grant.uriSchema}: ${errorMessage(err)}`, errnoOf(err), { cause: err });
-      }
-      this.onDisk.set(grant.storageId, grant.refreshToken);
-      this.recovered.delete(grant.storageId);
-    });
+  async put(grant: JournaledGrant): Promise<void> {
+    await this.ensureDir();
+    await writeFileDurable(this.fileOf(grant.storageId), `${JSON.stringify({ format: FORMAT, ...grant })}\n`);
   }
 
-  remove(storageId: number, refreshToken?: string): Promise<void> {
-    return this.lock.runExclusive(async () => {
-      const held = this.onDisk.get(storageId);
-      if (held === undefined || (refreshToken !== undefined && held !== refreshToken)) return;
-      try {
-        await removeFileDurable(this.fileOf(storageId));
-      } catch (err) {
-        throw new GrantJournalError(`cannot remove the journal entry of storage ${storageId}: ${errorMessage(err)}`, errnoOf(err), { cause: err });
-      }
-      this.onDisk.delete(storageId);
-      this.recovered.delete(storageId);
-    });
-  }
-
-  takeRecovered(storageId: number): JournaledGrant | undefined {
-    const grant = this.recovered.get(storageId);
-    this.recovered.delete(storageId);
-    return grant;
-  }
-
-  unsettled(): number[] {
-    return [...this.recovered.keys()];
+  delete(storageId: number): Promise<void> {
+    return removeFileDurable(this.fileOf(storageId));
   }
 
   private fileOf(storageId: number): string {

@@ -14,47 +14,28 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { makeTree, type Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
-import type { Storage } from '../../../shared/hannibal.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
-import { StallingProxy } from './stalling-proxy.js';
+import { JOURNAL_SANDBOX, journalWorld, type JournalWorld } from './grant-journal-support.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, waitForTerminalReport } from './support.js';
-import { loggedAt, hubRefreshTokenStanding, sameObjects, workerTokenRequests } from './tokens-support.js';
+import { hubRefreshTokenStanding, loggedAt, sameObjects, workerTokenRequests } from './tokens-support.js';
 
 const run = promisify(execFile);
 const startSandbox = sandboxPerTest();
 
 const JOURNAL_FAILED = 'could not journal a rotated refresh token: until the hub stores it, its only copy is in memory and a crash would lose the grant; using it and saving it to the hub now';
 
-interface World {
-  sandbox: Sandbox;
-  proxy: StallingProxy;
-  gcs: Storage;
-  ruleId: number;
-  files: Map<string, Buffer>;
-  grantsDir: string;
-  spawn(): WorkerProcess;
-}
-
-/** A tmpfs of 64 KiB mounted where the worker keeps its journal; undefined when mounting is not allowed. */
-async function world(): Promise<World | undefined> {
-  const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 20, rotateRefreshTokens: true, bytesPerSecond: 20_000 } });
-  const grantsDir = join(sandbox.dir, 'state-a', 'grants');
-  await mkdir(grantsDir, { recursive: true, mode: 0o700 });
+/** The journal world with a 64 KiB tmpfs mounted where worker a keeps its journal; undefined when mounting is not allowed. */
+async function world(): Promise<JournalWorld | undefined> {
+  const sandbox = await startSandbox(JOURNAL_SANDBOX);
+  const w = await journalWorld(sandbox);
+  await mkdir(w.grantsDir, { recursive: true, mode: 0o700 });
   try {
-    await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', grantsDir]);
+    await run('mount', ['-t', 'tmpfs', '-o', 'size=64k,mode=0700', 'tmpfs', w.grantsDir]);
   } catch {
+    await w.proxy.close();
     return undefined;
   }
-  const proxy = await StallingProxy.start(sandbox.hub.url);
-  const laptop = sandbox.addLocalStorage('laptop');
-  const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });
-  const source = join(sandbox.dir, 'docs');
-  const files = await makeTree(source, 20, 25_000);
-  const rule = sandbox.addRule('docs to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'backups/docs' });
-  const spawn = () =>
-    sandbox.spawnWorker('a', { HANNIBAL_URL: proxy.url, HANNIBAL_SIGNALR_URL: sandbox.hub.url, TOKEN_REFRESH_THRESHOLD_SECONDS: '5', WORKER_HEARTBEAT_SECONDS: '2' });
-  return { sandbox, proxy, gcs, ruleId: rule.id, files, grantsDir, spawn };
+  return w;
 }
 
 /** Fills the tmpfs: every further write in it fails with ENOSPC. */
@@ -62,7 +43,7 @@ async function fill(dir: string): Promise<void> {
   await run('dd', ['if=/dev/zero', `of=${join(dir, 'filler')}`, 'bs=4k']).catch(() => undefined);
 }
 
-async function unmount(w: World): Promise<void> {
+async function unmount(w: JournalWorld): Promise<void> {
   await w.proxy.close();
   await run('umount', ['-l', w.grantsDir]).catch(() => undefined);
 }
@@ -76,10 +57,7 @@ describe('a rotated refresh token when the journal cannot be written (ENOSPC)', 
     }
     const { sandbox, gcs } = w;
     try {
-      const worker = w.spawn();
-      await worker.waitForLog((r) => r.msg === 'rclone ready');
-      const job = sandbox.hub.createJob(w.ruleId);
-      await worker.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+      const { worker, jobId } = await w.startJob();
       await worker.waitForLog((r) => r.msg === 'token saved to the hub');
       await fill(w.grantsDir);
       const filledAt = Date.now();
@@ -89,7 +67,7 @@ describe('a rotated refresh token when the journal cannot be written (ENOSPC)', 
       const refreshed = await worker.waitForLog((r) => r.msg === 'token refreshed' && r.journaled === false);
       const saved = await worker.waitForLog((r) => r.msg === 'token saved to the hub' && loggedAt(r) >= loggedAt(refreshed));
 
-      const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
+      const reports = await waitForTerminalReport(sandbox, jobId, 120_000);
       expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
       expect(sameObjects(sandbox.gcs, 'backups', 'docs', w.files)).toBe(w.files.size);
       const requests = workerTokenRequests(sandbox.gcs);
@@ -118,14 +96,11 @@ describe('a rotated refresh token when the journal cannot be written (ENOSPC)', 
     }
     const { sandbox, gcs, proxy } = w;
     try {
-      const first = w.spawn();
-      await first.waitForLog((r) => r.msg === 'rclone ready');
-      const job = sandbox.hub.createJob(w.ruleId);
-      await first.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+      const { worker: first } = await w.startJob();
       await first.waitForLog((r) => r.msg === 'token saved to the hub');
       const hubRefreshBefore = sandbox.hub.getStorage(gcs.id)?.refreshToken;
       await fill(w.grantsDir);
-      const held = proxy.hold('PUT', `/api/hannibal/v1/storages/${gcs.id}`);
+      const held = proxy.hold('PUT', w.putPath);
       await held.arrived;
       const alarm = await first.waitForLog((r) => r.msg === JOURNAL_FAILED);
       process.kill(first.pid ?? 0, 'SIGKILL');

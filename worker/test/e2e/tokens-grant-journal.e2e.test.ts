@@ -6,64 +6,20 @@
  * hub's `PUT /storages` held by a stalling proxy), and after the journal write but before the
  * token reached rclone (rclone stopped) — and started again on the same state directory.
  */
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeTree, type Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
-import type { Storage } from '../../../shared/hannibal.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import type { JournaledGrant } from '../../src/tokens/grant-journal.js';
-import { StallingProxy } from './stalling-proxy.js';
+import { JOURNAL_SANDBOX, journalWorld, type JournalWorld } from './grant-journal-support.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, waitForTerminalReport } from './support.js';
-import { loggedAt, hubRefreshTokenStanding, sameObjects, workerTokenRequests } from './tokens-support.js';
+import { hubRefreshTokenStanding, loggedAt, sameObjects, workerTokenRequests } from './tokens-support.js';
 
-const TOKEN_LIFETIME_S = 20;
 const HEARTBEAT_TIMEOUT_S = 4;
 
 const startSandbox = sandboxPerTest();
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface World {
-  sandbox: Sandbox;
-  proxy: StallingProxy;
-  gcs: Storage;
-  ruleId: number;
-  files: Map<string, Buffer>;
-  journalFile: string;
-  spawn(): WorkerProcess;
-}
-
-/** Strict rotation, 20 s tokens, a 25 s copy to GCS; the worker's hub REST goes through the stalling proxy. */
-async function world(): Promise<World> {
-  const sandbox = await startSandbox({
-    gcs: { tokenLifetimeSeconds: TOKEN_LIFETIME_S, rotateRefreshTokens: true, bytesPerSecond: 20_000 },
-    hub: { heartbeatTimeoutSeconds: HEARTBEAT_TIMEOUT_S },
-  });
-  const proxy = await StallingProxy.start(sandbox.hub.url);
-  const laptop = sandbox.addLocalStorage('laptop');
-  const { storage: gcs } = sandbox.addGcsStorage('gcs', { bucket: 'backups' });
-  const source = join(sandbox.dir, 'docs');
-  const files = await makeTree(source, 20, 25_000);
-  const rule = sandbox.addRule('docs to gcs', { storage: laptop, path: source }, { storage: gcs, path: 'backups/docs' });
-  const journalFile = join(sandbox.dir, 'state-a', 'grants', `${gcs.id}.json`);
-  const spawn = () =>
-    sandbox.spawnWorker('a', {
-      HANNIBAL_URL: proxy.url,
-      HANNIBAL_SIGNALR_URL: sandbox.hub.url,
-      TOKEN_REFRESH_THRESHOLD_SECONDS: '5',
-      WORKER_HEARTBEAT_SECONDS: '2',
-    });
-  return { sandbox, proxy, gcs, ruleId: rule.id, files, journalFile, spawn };
-}
-
-async function readJournal(file: string): Promise<JournaledGrant | undefined> {
-  try {
-    return JSON.parse(await readFile(file, 'utf8')) as JournaledGrant;
-  } catch {
-    return undefined;
-  }
-}
+const world = async (): Promise<JournalWorld> => journalWorld(await startSandbox({ ...JOURNAL_SANDBOX, hub: { heartbeatTimeoutSeconds: HEARTBEAT_TIMEOUT_S } }));
 
 /**
  * Restarts on the same state dir, runs a new job of the rule (the hub failed the killed run's
@@ -71,7 +27,7 @@ async function readJournal(file: string): Promise<JournaledGrant | undefined> {
  * checks what survived: the journaled grant reached the hub, no token request was refused,
  * every file arrived, the hub ends with the live refresh token, and the journal is empty.
  */
-async function restartAndCount(w: World, killedAt: number, journaled: JournaledGrant): Promise<Record<string, number | string>> {
+async function restartAndCount(w: JournalWorld, killedAt: number, journaled: JournaledGrant): Promise<Record<string, number | string>> {
   const { sandbox, gcs } = w;
   const worker = w.spawn();
   const recovered = await worker.waitForLog((r) => r.msg === 'recovered a rotated grant from the journal that the hub does not have; using it and saving it to the hub');
@@ -95,7 +51,7 @@ async function restartAndCount(w: World, killedAt: number, journaled: JournaledG
   expect(worker.find((r) => r.msg === 'token refresh failed' || r.msg.endsWith('no further token requests for this storage until the hub brings new credentials'))).toEqual([]);
 
   expect(await worker.stop()).toBe(0);
-  await expect.poll(() => readJournal(w.journalFile)).toBeUndefined();
+  await expect.poll(() => w.journaled()).toBeUndefined();
   // The hub holds the last refresh token issued: never spent, and alive at the provider.
   const hubRefresh = sandbox.hub.getStorage(gcs.id)?.refreshToken;
   const spent = new Set(requests.map((e) => e.refreshTokenFingerprint));
@@ -117,15 +73,12 @@ describe('a rotated refresh token survives a SIGKILL of the worker', () => {
   it('killed after the provider answered and before the hub stored the grant: the restart saves it, nothing is refused', { timeout: 240_000 }, async () => {
     const w = await world();
     const { sandbox, gcs, proxy } = w;
-    const first = w.spawn();
-    await first.waitForLog((r) => r.msg === 'rclone ready');
-    const job = sandbox.hub.createJob(w.ruleId);
-    await first.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
+    const { worker: first } = await w.startJob();
 
     // The next save of the storage is held at the proxy: it comes after the next proactive
     // refresh, which the provider answers with a new refresh token, invalidating the old one.
     const hubRefreshBefore = sandbox.hub.getStorage(gcs.id)?.refreshToken;
-    const held = proxy.hold('PUT', `/api/hannibal/v1/storages/${gcs.id}`);
+    const held = proxy.hold('PUT', w.putPath);
     const { at: saveHeldAt } = await held.arrived;
     const answered = workerTokenRequests(sandbox.gcs).at(-1);
     expect(answered).toMatchObject({ status: 200, refreshTokenFingerprint: fingerprint(hubRefreshBefore) });
@@ -135,7 +88,7 @@ describe('a rotated refresh token survives a SIGKILL of the worker', () => {
 
     // What the crash left: the hub holds a refresh token the provider has already invalidated;
     // the only live one is in the journal (0600), and the hub never received it.
-    const journaled = await readJournal(w.journalFile);
+    const journaled = await w.journaled();
     expect(journaled).toBeDefined();
     const grant = journaled as JournaledGrant;
     expect(grant.supersededRefreshTokens[0]).toBe(hubRefreshBefore);
@@ -152,12 +105,9 @@ describe('a rotated refresh token survives a SIGKILL of the worker', () => {
   it('killed after the journal write and before the token reached rclone: the restart saves it, nothing is refused', { timeout: 240_000 }, async () => {
     const w = await world();
     const { sandbox, gcs } = w;
-    const first = w.spawn();
-    await first.waitForLog((r) => r.msg === 'rclone ready');
+    const { worker: first } = await w.startJob();
     const rclonePid = first.rclonePid() ?? 0;
-    const job = sandbox.hub.createJob(w.ruleId);
-    await first.waitForLog((r) => r.msg === 'job started in rclone' && r.jobId === job.id);
-    await expect.poll(() => readJournal(w.journalFile), { timeout: 10_000 }).toBeUndefined();
+    await expect.poll(() => w.journaled(), { timeout: 10_000 }).toBeUndefined();
     const hubRefreshBefore = sandbox.hub.getStorage(gcs.id)?.refreshToken;
 
     // rclone stopped: the push of the next token (a config/update over rc) cannot complete, and
@@ -168,7 +118,7 @@ describe('a rotated refresh token survives a SIGKILL of the worker', () => {
     await expect
       .poll(
         async () => {
-          grant = await readJournal(w.journalFile);
+          grant = await w.journaled();
           return grant?.refreshToken;
         },
         { timeout: 30_000, interval: 10 },

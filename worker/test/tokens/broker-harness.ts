@@ -10,7 +10,8 @@ import { silentLogger } from '../../src/log/logger.js';
 import { TokenBroker, type TokenBrokerOptions, type TokenHub, type TokenSink } from '../../src/tokens/broker.js';
 import { classifyTokenAnswer, classifyTransportFailure, type RefreshOutcome } from '../../src/tokens/classify.js';
 import type { RefreshRequest, TokenEndpoint } from '../../src/tokens/token-endpoint.js';
-import { MemoryGrantJournal } from './memory-grant-journal.js';
+import { GrantJournal, type JournaledGrant } from '../../src/tokens/grant-journal.js';
+import { MemoryJournalMedium } from './memory-journal-medium.js';
 
 export const T0 = Date.parse('2026-03-02T09:00:00Z');
 export const SECOND = 1000;
@@ -140,18 +141,19 @@ export interface Harness {
   endpoint: FakeTokenEndpoint;
   sink: FakeTokenSink;
   hub: FakeTokenHub;
-  journal: MemoryGrantJournal;
+  /** Where the broker's grant journal keeps its entries. */
+  medium: MemoryJournalMedium;
   listener: { reauthRequired: ReturnType<typeof vi.fn>; reauthorized: ReturnType<typeof vi.fn> };
 }
 
 let current: Harness | undefined;
 
 /** A broker over the fakes, tracking `row` (also stored in the hub). Faked timers and clock. */
-export function harness(row: Storage, options: Partial<TokenBrokerOptions> & { journal?: MemoryGrantJournal } = {}): Harness {
+export function harness(row: Storage, { medium = new MemoryJournalMedium(), ...options }: Partial<TokenBrokerOptions> & { medium?: MemoryJournalMedium } = {}): Harness {
   const endpoint = new FakeTokenEndpoint();
   const sink = new FakeTokenSink();
   const hub = new FakeTokenHub();
-  const journal = options.journal ?? new MemoryGrantJournal();
+  const journal = options.journal ?? new GrantJournal(medium, silentLogger());
   hub.rows.set(row.id, structuredClone(row));
   const broker = new TokenBroker({
     endpoint,
@@ -169,7 +171,7 @@ export function harness(row: Storage, options: Partial<TokenBrokerOptions> & { j
   const listener = { reauthRequired: vi.fn(), reauthorized: vi.fn() };
   broker.addListener(listener);
   broker.track(structuredClone(row));
-  current = { broker, endpoint, sink, hub, journal, listener };
+  current = { broker, endpoint, sink, hub, medium, listener };
   return current;
 }
 
@@ -177,6 +179,15 @@ export function harness(row: Storage, options: Partial<TokenBrokerOptions> & { j
 export const advance = (ms: number): Promise<void> => vi.advanceTimersByTimeAsync(ms).then(() => undefined);
 /** Runs pending promise chains (a save in flight) without moving the clock. */
 export const settle = (): Promise<void> => advance(0);
+
+/** A journal as a start finds it after a run that crashed holding `grants`, and where it keeps them. */
+export async function journalLeftBy(grants: JournaledGrant[]): Promise<{ journal: GrantJournal; medium: MemoryJournalMedium }> {
+  const medium = new MemoryJournalMedium();
+  for (const grant of grants) medium.seed(grant);
+  const journal = new GrantJournal(medium, silentLogger());
+  await journal.load();
+  return { journal, medium };
+}
 
 /** Registers the hooks every broker test file needs: faked timers from T0, the broker stopped after each test. */
 export function brokerHooks(): void {

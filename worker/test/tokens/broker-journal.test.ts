@@ -7,8 +7,8 @@ import { describe, expect, it, vi } from 'vitest';
 import { clientFingerprint } from '../../src/tokens/grant-lineage.js';
 import type { JournaledGrant } from '../../src/tokens/grant-journal.js';
 import { recordingLogger } from '../support/recording-logger.js';
-import { HOUR, ID, MINUTE, SECOND, T0, advance, brokerHooks, harness, iso, settle, storageRow, unreachable } from './broker-harness.js';
-import { MemoryGrantJournal } from './memory-grant-journal.js';
+import { HOUR, ID, MINUTE, SECOND, T0, advance, brokerHooks, harness, iso, journalLeftBy, settle, storageRow, unreachable } from './broker-harness.js';
+import { MemoryJournalMedium } from './memory-journal-medium.js';
 
 brokerHooks();
 
@@ -35,7 +35,7 @@ describe('TokenBroker journals rotated refresh tokens', () => {
   it('puts a rotated refresh token on disk before the new token is pushed or handed out, and removes it once the hub has it', async () => {
     const h = harness(storageRow(-MINUTE));
     h.endpoint.rotate = true;
-    const release = h.journal.hold();
+    const release = h.medium.hold();
 
     let handedOut: string | undefined;
     const fresh = h.broker.ensureFresh(ID).then((t) => (handedOut = t.access_token));
@@ -53,8 +53,8 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     expect(handedOut).toBe('EwB-at-1');
     expect(h.sink.pushes.map((p) => p.token.access_token)).toEqual(['EwB-at-1']);
     expect(h.hub.rows.get(ID)?.refreshToken).toBe('M.C5-rt-1');
-    expect(h.journal.events).toEqual([`write ${ID} M.C5-rt-1`, `remove ${ID} M.C5-rt-1`]);
-    expect(h.journal.entries.size).toBe(0);
+    expect(h.medium.events).toEqual([`write ${ID} M.C5-rt-1`, `remove ${ID} M.C5-rt-1`]);
+    expect(h.medium.entries.size).toBe(0);
   });
 
   it('journals nothing when the provider keeps the refresh token', async () => {
@@ -62,7 +62,7 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     await h.broker.ensureFresh(ID);
     await settle();
     expect(h.hub.saves).toHaveLength(1);
-    expect(h.journal.events).toEqual([]);
+    expect(h.medium.events).toEqual([]);
   });
 
   it('keeps the entry while the hub save fails and retries the save within seconds, not at the next sweep', async () => {
@@ -73,16 +73,16 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     await h.broker.ensureFresh(ID);
     await settle();
     expect(save).toHaveBeenCalledTimes(1);
-    expect(h.journal.entries.get(ID)?.refreshToken).toBe('M.C5-rt-1');
+    expect(h.medium.entries.get(ID)?.refreshToken).toBe('M.C5-rt-1');
 
     await advance(2 * SECOND); // backoff 2 s (random = 1)
     expect(save).toHaveBeenCalledTimes(2);
-    expect(h.journal.entries.get(ID)?.refreshToken).toBe('M.C5-rt-1');
+    expect(h.medium.entries.get(ID)?.refreshToken).toBe('M.C5-rt-1');
 
     await advance(4 * SECOND);
     expect(save).toHaveBeenCalledTimes(3);
     expect(h.hub.rows.get(ID)?.refreshToken).toBe('M.C5-rt-1');
-    expect(h.journal.entries.size).toBe(0);
+    expect(h.medium.entries.size).toBe(0);
   });
 
   it('keeps the newer entry when the save of an older rotation lands after it', async () => {
@@ -100,16 +100,16 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     await settle();
     await advance(31 * SECOND);
     await h.broker.forceRefresh(ID, 'rclone: 401'); // rt-1 → rt-2, journaled
-    expect(h.journal.entries.get(ID)?.refreshToken).toBe('M.C5-rt-2');
+    expect(h.medium.entries.get(ID)?.refreshToken).toBe('M.C5-rt-2');
 
     finishFirstSave();
     await settle();
     // The hub stored rt-1 only: rt-2 stays journaled until its own save lands.
-    expect(h.journal.events.slice(0, 2)).toEqual([`write ${ID} M.C5-rt-1`, `write ${ID} M.C5-rt-2`]);
+    expect(h.medium.events.slice(0, 2)).toEqual([`write ${ID} M.C5-rt-1`, `write ${ID} M.C5-rt-2`]);
     await settle();
     expect(h.hub.rows.get(ID)?.refreshToken).toBe('M.C5-rt-2');
-    expect(h.journal.entries.size).toBe(0);
-    expect(h.journal.events.filter((e) => e.startsWith('remove'))).toEqual([`remove ${ID} M.C5-rt-2`]);
+    expect(h.medium.entries.size).toBe(0);
+    expect(h.medium.events.filter((e) => e.startsWith('remove'))).toEqual([`remove ${ID} M.C5-rt-2`]);
   });
 
   it('drops a pending entry when the hub brings a new grant (a re-authentication wins)', async () => {
@@ -118,26 +118,25 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     vi.spyOn(h.hub, 'saveStorage').mockRejectedValue(new Error('hub answered 503'));
     await h.broker.ensureFresh(ID);
     await settle();
-    expect(h.journal.entries.has(ID)).toBe(true);
+    expect(h.medium.entries.has(ID)).toBe(true);
 
     expect(h.broker.adopt(storageRow(HOUR, { accessToken: 'EwB-at-reauth', refreshToken: 'M.C5-rt-reauth' }))).toBe('new-grant');
     await settle();
-    expect(h.journal.entries.has(ID)).toBe(false);
+    expect(h.medium.entries.has(ID)).toBe(false);
   });
 });
 
 describe('TokenBroker reconciles a crashed run’s journal with the hub before refreshing', () => {
   it('uses and saves a journaled grant when the hub still holds the refresh token it replaced', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant());
+    const { journal, medium } = await journalLeftBy([crashedRunGrant()]);
     // The hub never got rt-1: it still holds rt-0 (dead at a strict-rotation provider).
-    const h = harness(storageRow(-MINUTE), { journal });
+    const h = harness(storageRow(-MINUTE), { journal, medium });
 
     expect(h.broker.currentToken(ID)?.access_token).toBe('EwB-at-journaled');
     await settle();
     expect(h.endpoint.calls).toHaveLength(0);
     expect(h.hub.rows.get(ID)).toMatchObject({ accessToken: 'EwB-at-journaled', refreshToken: 'M.C5-rt-1', expiresAt: iso(T0 + 50 * MINUTE) });
-    expect(journal.entries.size).toBe(0);
+    expect(medium.entries.size).toBe(0);
 
     // The next refresh spends the journaled refresh token, never the dead one.
     await h.broker.forceRefresh(ID, 'rclone: 401');
@@ -145,32 +144,29 @@ describe('TokenBroker reconciles a crashed run’s journal with the hub before r
   });
 
   it('refreshes with the journaled refresh token when the journaled access token has expired meanwhile', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant({ expiresAt: T0 - MINUTE }));
-    const h = harness(storageRow(-MINUTE), { journal });
+    const { journal, medium } = await journalLeftBy([crashedRunGrant({ expiresAt: T0 - MINUTE })]);
+    const h = harness(storageRow(-MINUTE), { journal, medium });
     await h.broker.ensureFresh(ID);
     expect(h.endpoint.calls.map((c) => c.req.refreshToken)).toEqual(['M.C5-rt-1']);
   });
 
   it('drops a journaled grant the hub already has (only the clean-up was lost)', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant());
-    const h = harness(storageRow(HOUR, { accessToken: 'EwB-at-journaled', refreshToken: 'M.C5-rt-1' }), { journal });
+    const { journal, medium } = await journalLeftBy([crashedRunGrant()]);
+    const h = harness(storageRow(HOUR, { accessToken: 'EwB-at-journaled', refreshToken: 'M.C5-rt-1' }), { journal, medium });
     await settle();
-    expect(journal.entries.size).toBe(0);
+    expect(medium.entries.size).toBe(0);
     expect(h.hub.saves).toHaveLength(0);
     expect(h.broker.currentToken(ID)?.access_token).toBe('EwB-at-journaled');
   });
 
   it('lets a re-authentication made while the worker was down win, even though the journaled token is later', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant({ issuedAt: T0, journaledAt: T0, expiresAt: T0 + 2 * HOUR }));
+    const { journal, medium } = await journalLeftBy([crashedRunGrant({ issuedAt: T0, journaledAt: T0, expiresAt: T0 + 2 * HOUR })]);
     const reauth = storageRow(HOUR, { accessToken: 'EwB-at-reauth', refreshToken: 'M.C5-rt-reauth' });
     const { logger, records } = recordingLogger();
-    const h = harness(reauth, { journal, logger });
+    const h = harness(reauth, { journal, medium, logger });
     await settle();
 
-    expect(journal.entries.size).toBe(0);
+    expect(medium.entries.size).toBe(0);
     expect(h.hub.saves).toHaveLength(0);
     expect(h.broker.currentToken(ID)?.access_token).toBe('EwB-at-reauth');
     expect(records.some((r) => r.level === 40 && r.msg.startsWith('the hub holds other credentials than the journaled grant'))).toBe(true);
@@ -179,31 +175,29 @@ describe('TokenBroker reconciles a crashed run’s journal with the hub before r
   });
 
   it('lets a changed client secret at the hub win over the journaled grant', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant());
-    const h = harness(storageRow(-MINUTE, { clientId: 'app', clientSecret: 'new-secret' }), { journal });
+    const { journal, medium } = await journalLeftBy([crashedRunGrant()]);
+    const h = harness(storageRow(-MINUTE, { clientId: 'app', clientSecret: 'new-secret' }), { journal, medium });
     await settle();
-    expect(journal.entries.size).toBe(0);
+    expect(medium.entries.size).toBe(0);
     expect(h.hub.saves).toHaveLength(0);
   });
 
   it('drops journaled grants of storages the hub no longer has', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.seed(crashedRunGrant({ storageId: 99, uriSchema: 'gone' }));
-    const h = harness(storageRow(HOUR), { journal });
+    const { journal, medium } = await journalLeftBy([crashedRunGrant({ storageId: 99, uriSchema: 'gone' })]);
+    const h = harness(storageRow(HOUR), { journal, medium });
     expect(journal.unsettled()).toEqual([99]);
     h.broker.settleJournal();
     await settle();
-    expect(journal.entries.size).toBe(0);
+    expect(medium.entries.size).toBe(0);
   });
 });
 
 describe('TokenBroker when the journal cannot be written', () => {
   it('uses the rotated token, says the grant is only in memory, and saves it to the hub at once, retrying every few seconds', async () => {
-    const journal = new MemoryGrantJournal();
-    journal.failWrites = 'ENOSPC';
+    const medium = new MemoryJournalMedium();
+    medium.failWrites = 'ENOSPC';
     const { logger, records } = recordingLogger();
-    const h = harness(storageRow(-MINUTE), { journal, logger, random: () => 1 });
+    const h = harness(storageRow(-MINUTE), { medium, logger, random: () => 1 });
     h.endpoint.rotate = true;
     const save = vi.spyOn(h.hub, 'saveStorage').mockRejectedValueOnce(new Error('hub answered 503'));
 
@@ -219,7 +213,7 @@ describe('TokenBroker when the journal cannot be written', () => {
     await advance(2 * SECOND);
     expect(save).toHaveBeenCalledTimes(2);
     expect(h.hub.rows.get(ID)?.refreshToken).toBe('M.C5-rt-1');
-    expect(journal.events).toEqual([]);
+    expect(medium.events).toEqual([]);
   });
 });
 

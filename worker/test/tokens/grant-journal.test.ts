@@ -3,7 +3,8 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile, mkdir } from 'node:fs/
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { FileGrantJournal, GrantJournalError, type JournaledGrant } from '../../src/tokens/grant-journal.js';
+import { FileJournalMedium, GrantJournal, GrantJournalError, type JournaledGrant } from '../../src/tokens/grant-journal.js';
+import type { Logger } from '../../src/log/logger.js';
 import { recordingLogger } from '../support/recording-logger.js';
 
 let root: string;
@@ -35,10 +36,13 @@ function grant(storageId: number, refreshToken: string, overrides: Partial<Journ
   };
 }
 
-describe('FileGrantJournal', () => {
+/** The journal as the worker builds it: files under `dir`. */
+const fileJournal = (dir: string, logger: Logger) => new GrantJournal(new FileJournalMedium(dir, logger), logger);
+
+describe('GrantJournal on files', () => {
   it('writes one private file per storage in a private directory, and a new run recovers it', async () => {
     const dir = join(root, 'grants');
-    const journal = new FileGrantJournal({ dir, logger: recordingLogger().logger });
+    const journal = fileJournal(dir, recordingLogger().logger);
     await journal.load();
     await journal.write(grant(7, 'M.C5-rt-1'));
     await journal.write(grant(7, 'M.C5-rt-2', { supersededRefreshTokens: ['M.C5-rt-1', 'M.C5-rt-0'] }));
@@ -51,7 +55,7 @@ describe('FileGrantJournal', () => {
     expect(journal.unsettled()).toEqual([]);
 
     const { logger, records } = recordingLogger();
-    const next = new FileGrantJournal({ dir, logger });
+    const next = fileJournal(dir, logger);
     await next.load();
     expect(next.unsettled().sort()).toEqual([7, 9]);
     expect(next.takeRecovered(7)).toEqual(grant(7, 'M.C5-rt-2', { supersededRefreshTokens: ['M.C5-rt-1', 'M.C5-rt-0'] }));
@@ -63,7 +67,7 @@ describe('FileGrantJournal', () => {
 
   it('removes an entry only while it still holds the refresh token the hub stored', async () => {
     const dir = join(root, 'grants');
-    const journal = new FileGrantJournal({ dir, logger: recordingLogger().logger });
+    const journal = fileJournal(dir, recordingLogger().logger);
     await journal.write(grant(7, 'M.C5-rt-1'));
     await journal.write(grant(7, 'M.C5-rt-2'));
     // The save of rt-1 lands after rt-2 was journaled: rt-2 must stay.
@@ -83,7 +87,7 @@ describe('FileGrantJournal', () => {
     await writeFile(join(dir, '9.json'), JSON.stringify({ format: 1, ...grant(10, 'M.C5-rt-10') }));
 
     const { logger, records } = recordingLogger();
-    const journal = new FileGrantJournal({ dir, logger });
+    const journal = fileJournal(dir, logger);
     await journal.load();
 
     expect(journal.unsettled()).toEqual([7]);
@@ -101,7 +105,7 @@ describe('FileGrantJournal', () => {
     const dir = join(root, 'grants');
     await writeFile(dir, 'not a directory');
     const { logger, records } = recordingLogger();
-    const journal = new FileGrantJournal({ dir, logger });
+    const journal = fileJournal(dir, logger);
     await journal.load(); // never throws
     expect(records.some((r) => r.msg.startsWith('grant journal cannot be read') && r.level === 50)).toBe(true);
 
