@@ -467,6 +467,11 @@ export class TokenBroker {
       };
       // A rotated refresh token is a grant the hub does not have yet: on disk before any use.
       const journaled = rotated ? await this.custody.keep(record, next) : undefined;
+      if (record.grant !== grant) {
+        // New credentials arrived while it was written; their adoption dropped the entry.
+        this.log.info(context, 'credentials changed during the token request; its answer is discarded');
+        return { ok: true, skipped: true } as const;
+      }
       Object.assign(record, next);
       record.lifetimeKnown = true;
       record.lastRefreshAt = this.now();

@@ -112,6 +112,22 @@ describe('TokenBroker journals rotated refresh tokens', () => {
     expect(h.medium.events.filter((e) => e.startsWith('remove'))).toEqual([`remove ${ID} M.C5-rt-2`]);
   });
 
+  it('keeps a re-authentication that arrives while the rotated token is being journaled', async () => {
+    const h = harness(storageRow(-MINUTE));
+    h.endpoint.rotate = true;
+    const release = h.medium.hold();
+    const fresh = h.broker.ensureFresh(ID);
+    await settle();
+    expect(h.broker.adopt(storageRow(HOUR, { accessToken: 'EwB-at-reauth', refreshToken: 'M.C5-rt-reauth' }))).toBe('new-grant');
+    release();
+    await expect(fresh).resolves.toMatchObject({ access_token: 'EwB-at-reauth' });
+    await settle();
+    expect(h.broker.currentToken(ID)?.access_token).toBe('EwB-at-reauth');
+    expect(h.medium.entries.size).toBe(0);
+    await h.broker.forceRefresh(ID, 'rclone: 401');
+    expect(h.endpoint.calls.at(-1)?.req.refreshToken).toBe('M.C5-rt-reauth');
+  });
+
   it('drops a pending entry when the hub brings a new grant (a re-authentication wins)', async () => {
     const h = harness(storageRow(-MINUTE));
     h.endpoint.rotate = true;
