@@ -63,10 +63,6 @@ export class OutboundDispatcher extends Dispatcher {
     return this.route(target).dispatch(options, handler);
   }
 
-  private route(target: URL): Dispatcher {
-    return this.proxyFor(target) ?? this.direct;
-  }
-
   override close(): Promise<void>;
   override close(callback: () => void): void;
   override close(callback?: () => void): Promise<void> | void {
@@ -84,6 +80,10 @@ export class OutboundDispatcher extends Dispatcher {
     const destroyed = Promise.all(this.routes.map((d) => d.destroy(err))).then(() => undefined);
     if (!done) return destroyed;
     void destroyed.then(done);
+  }
+
+  private route(target: URL): Dispatcher {
+    return this.proxyFor(target) ?? this.direct;
   }
 
   private proxyFor(target: URL): ProxyAgent | undefined {

@@ -156,13 +156,16 @@ export class StorageCatalog {
     return { spec: this.withCurrentToken(storage), problem: reason };
   }
 
+  /** The remote with the token the broker holds now (OneDrive: only once its drive is known). */
   private withCurrentToken(storage: Storage): RemoteSpec | undefined {
-    if (!isOAuthTechnology(storage.technology) || storage.technology === 'onedrive') return undefined;
+    if (!isOAuthTechnology(storage.technology)) return undefined;
     const token = this.options.tokens.currentToken(storage.id);
-    if (!token) return undefined;
+    const onedriveDrive = this.drives.get(storage.id);
+    if (!token || (storage.technology === 'onedrive' && !onedriveDrive)) return undefined;
     try {
       return buildRemoteSpec(storage, {
         token,
+        onedriveDrive,
         tokenUrl: this.options.tokenUrls[storage.technology],
         gcsApiUrl: this.options.gcsApiUrl,
       });

@@ -201,6 +201,15 @@ describe('StorageCatalog.desiredRemotes', () => {
     expect(problems.get('od')).toContain('503');
   });
 
+  it('a OneDrive whose drive is known keeps its remote with the token it has when its refresh fails', async () => {
+    const { catalog, tokens } = setup();
+    catalog.load([ONEDRIVE]);
+    await catalog.desiredRemote(ONEDRIVE); // drive-1 resolved and cached, token fresh-4-1 held
+    tokens.failures.set(ONEDRIVE.id, new Error('token endpoint unreachable'));
+    const { specs } = await catalog.desiredRemotes();
+    expect(specs.map((s) => [s.name, s.parameters.drive_id, accessTokenOf(s.parameters)])).toEqual([['od', 'drive-1', 'fresh-4-1']]);
+  });
+
   it('settles the grant journal after every full load', () => {
     const { catalog, tokens } = setup();
     catalog.load([GCS]);
