@@ -9,12 +9,15 @@ import { execFileSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../sandbox.js';
+import { benchDropboxBatching } from './dropbox-batching.js';
 import { benchJobLatency } from './job-latency.js';
 import { benchRcCalls } from './rc-calls.js';
 import { benchRcloneRestart } from './rclone-restart.js';
 import { benchReauthBurst } from './reauth-burst.js';
 import { formatTable, goalMet, misses, type BenchResult } from './report.js';
+import { benchStartTime } from './start-time.js';
 import { benchTokenLead } from './token-lead.js';
+import { benchWorkerKill } from './worker-kill.js';
 
 interface Bench {
   id: string;
@@ -26,6 +29,9 @@ const BENCHES: Bench[] = [
   { id: 'rclone-restart', run: async () => [await benchRcloneRestart()] },
   { id: 'rc-calls', run: async (o) => [await benchRcCalls(o)] },
   { id: 'reauth-burst', run: async () => [await benchReauthBurst()] },
+  { id: 'start-time', run: async (o) => [await benchStartTime(o)] },
+  { id: 'worker-kill', run: async (o) => [await benchWorkerKill(o)] },
+  { id: 'dropbox-batching', run: async () => [await benchDropboxBatching()] },
   {
     id: 'token-lead',
     run: async (o) => {
