@@ -127,7 +127,12 @@ describe('a rotated refresh token survives a SIGKILL of the worker', () => {
     process.kill(first.pid ?? 0, 'SIGKILL');
     const killedAt = Date.now();
     await first.exited;
-    process.kill(rclonePid, 'SIGKILL');
+    // Stopped, it cannot act on the signal its dead parent left it; end it (it may be gone already).
+    try {
+      process.kill(rclonePid, 'SIGKILL');
+    } catch {
+      // ESRCH: already gone
+    }
 
     const journaled = grant as JournaledGrant;
     expect(workerTokenRequests(sandbox.gcs).at(-1)).toMatchObject({ status: 200, refreshTokenFingerprint: fingerprint(hubRefreshBefore) });
