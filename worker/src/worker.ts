@@ -19,6 +19,7 @@ import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
 import { observeHub, type ObservedHub } from './metrics/hub.js';
 import { WorkerMetrics } from './metrics/registry.js';
+import { OutboundDispatcher } from './outbound/dispatcher.js';
 import { findExecutable } from './rclone/executable.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
@@ -30,7 +31,9 @@ import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
+import { FileJournalMedium, GrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
+import { settleWithin } from './util/concurrency.js';
 
 export interface WorkerOptions {
   settings: Settings;
@@ -45,6 +48,9 @@ export class Worker {
   /** The hub as every service sees it: through the tenancy guard, every call observed. */
   readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
+  readonly grants: GrantJournal;
+  /** The worker's own HTTP to providers and the hub: proxy and private CA (outbound/dispatcher.ts). */
+  private readonly outbound: OutboundDispatcher;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
   readonly outbox: ReportOutbox;
@@ -65,6 +71,7 @@ export class Worker {
     const { settings, logger } = options;
     this.log = logger.child({ component: 'worker' });
 
+    this.outbound = new OutboundDispatcher(settings.outbound);
     const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING);
     // Scrape-time sources read the services built below; nothing is scraped before start().
     this.metrics = new WorkerMetrics({
@@ -83,7 +90,7 @@ export class Worker {
     });
 
     this.tenancy = new TenantGuard(
-      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }),
+      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound }),
       logger,
     );
     this.hub = observeHub(this.tenancy, this.metrics.hub);
@@ -92,9 +99,12 @@ export class Worker {
       () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
       logger,
     );
+    this.grants = new GrantJournal(new FileJournalMedium(join(settings.worker.stateDir, 'grants'), logger), logger);
     this.tokens = new TokenBroker({
-      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
+      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000, dispatcher: this.outbound }),
       hub: this.hub,
+      journal: this.grants,
+      recorder: this.metrics.tokens,
       sink: this.remotes,
       logger,
       providers: settings.tokens.providers,
@@ -104,7 +114,7 @@ export class Worker {
     });
     this.catalog = new StorageCatalog({
       tokens: this.tokens,
-      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl),
+      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl, { dispatcher: this.outbound }),
       tokenUrls: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, settings.tokens.providers[t].tokenUrl])) as Record<
         (typeof OAUTH_TECHNOLOGIES)[number],
         string
@@ -236,6 +246,8 @@ export class Worker {
     this.earlyRclone = this.launchRclone();
     this.earlyRclone.catch(() => undefined); // a failure is the StartRCloneProcess step's to handle
     await this.outbox.load();
+    // Before the machine can load storages (and refresh anything): grants a crash left behind.
+    await this.grants.load();
     this.actor.start();
     this.events.start();
     this.sweepTimer = setInterval(() => {
@@ -316,6 +328,17 @@ export class Worker {
         maxJobs: settings.worker.maxJobs,
       },
       'worker configuration',
+    );
+    const { outbound, tokens } = settings;
+    this.log.info(
+      {
+        hub: this.outbound.describe(settings.hub.url),
+        graph: this.outbound.describe(tokens.onedriveGraphUrl),
+        tokenEndpoints: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, this.outbound.describe(tokens.providers[t].tokenUrl)])),
+        noProxy: outbound.noProxy,
+        privateCa: outbound.caFile,
+      },
+      'outbound HTTP of the worker',
     );
   }
 
@@ -413,6 +436,9 @@ export class Worker {
     });
     this.tokens.stop();
     this.jobs.stopTimers();
+    // Lets a token answer in flight arrive (a rotated grant must reach the journal), briefly.
+    const closed = await settleWithin(this.outbound.close(), 2000);
+    if (closed.status === 'pending') await this.outbound.destroy().catch(() => undefined);
     this.log.info('worker stopped');
   }
 }

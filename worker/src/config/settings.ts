@@ -87,6 +87,22 @@ export interface Settings {
     /** rclone gcs `endpoint` (GCS JSON API base); undefined = rclone's default (Google). */
     gcsApiUrl: string | undefined;
   };
+  /**
+   * The worker's own outbound HTTP (token endpoints, Microsoft Graph, the hub's REST API), from
+   * the standard variables its rclone reads too (see outbound/dispatcher.ts).
+   */
+  outbound: {
+    /** `HTTPS_PROXY` (or `https_proxy`): proxy for https URLs. */
+    httpsProxy: string | undefined;
+    /** `HTTP_PROXY` (or `http_proxy`): proxy for http URLs only. */
+    httpProxy: string | undefined;
+    /** `NO_PROXY` (or `no_proxy`): hosts, domains, IPs and CIDRs reached directly. */
+    noProxy: string | undefined;
+    /** `SSL_CERT_FILE`: a PEM bundle of private CAs, trusted in addition to the built-in roots. */
+    caFile: string | undefined;
+    /** Its certificates, plus those of `NODE_EXTRA_CA_CERTS` (which an explicit CA list would drop). */
+    caPem: string | undefined;
+  };
   log: { level: string; format: 'json' | 'pretty' };
 }
 
