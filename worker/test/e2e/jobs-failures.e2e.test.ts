@@ -161,13 +161,13 @@ describe("only this worker's user's storages and jobs", () => {
       [0, 1, 2].map((i) => ({ user, rule: sandbox.addRule(`${user} job ${i}`, { storage: storages[user][0]!, path: source }, { storage: storages[user][1]!, path: `copy-${i}` }) })),
     );
 
-    const workers = {
-      a: sandbox.spawnWorker('a', FAST_FAILURES, { user: users.a }),
-      b: sandbox.spawnWorker('b', FAST_FAILURES, { user: users.b }),
-    };
-    await Promise.all(Object.values(workers).map((w) => w.waitForLog((r) => r.msg === 'rclone ready')));
-    // Interleaved, so each worker is offered the other user's jobs too.
-    const jobs = [0, 3, 1, 4, 2, 5].map((i) => ({ ...rules[i]!, job: sandbox.hub.createJob(rules[i]!.rule.id) }));
+    // Worker a comes first and meets b's jobs (interleaved with its own) before b's worker exists,
+    // so the hand-back path is taken for certain; then b's worker joins.
+    const a = sandbox.spawnWorker('a', FAST_FAILURES, { user: users.a });
+    await a.waitForLog((r) => r.msg === 'rclone ready');
+    const jobs = [3, 0, 4, 1, 5, 2].map((i) => ({ ...rules[i]!, job: sandbox.hub.createJob(rules[i]!.rule.id) }));
+    await a.waitForLog((r) => r.msg === 'job handed back unrun' && r.level === 40);
+    const workers = { a, b: sandbox.spawnWorker('b', FAST_FAILURES, { user: users.b }) };
     // A hand-back (DoneFailure) is not the end of a job: wait for the state the hub keeps.
     for (const { job } of jobs) {
       await expect.poll(() => terminalReports(sandbox, job.id).some((r) => r.state !== JobState.DoneFailure), { timeout: 120_000, interval: 250 }).toBe(true);
@@ -189,6 +189,7 @@ describe("only this worker's user's storages and jobs", () => {
       for (let i = 0; i < 3; i++) for (const [rel, bytes] of files) expect(stored.get(`copy-${i}/${rel}`)?.equals(bytes), `${user} copy-${i}/${rel}`).toBe(true);
     }
     const handedBack = sandbox.hub.reports.filter((r) => r.state === JobState.DoneFailure).length;
+    expect(sandbox.hub.reports.some((r) => r.state === JobState.DoneFailure && r.owner === 'worker-a')).toBe(true);
     const maxAcquisitions = Math.max(...jobs.map(({ job }) => acquisitionsOf(sandbox, job.id)));
     console.log(`[measure] two users: 6 jobs DoneSuccess once each; foreign hand-backs ${handedBack}; most acquisitions of one job ${maxAcquisitions}`);
     await Promise.all(Object.values(workers).map((w) => w.stop()));
