@@ -15,6 +15,7 @@ import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
 import { TenantGuard } from './hub/tenancy.js';
 import { JobRunner } from './jobs/job-runner.js';
+import { OwnedJobs } from './jobs/owned-jobs.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
 import { observeHub, type ObservedHub } from './metrics/hub.js';
@@ -25,6 +26,8 @@ import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
 import { StorageCatalog } from './storage/catalog.js';
+import { EndpointPaths } from './storage/endpoint-paths.js';
+import { LocalRoots } from './storage/local-roots.js';
 import { graphDriveLookup } from './storage/onedrive-drive.js';
 import { RCLONE_FS_CACHE_ARGS, RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
@@ -54,6 +57,8 @@ export class Worker {
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
   readonly outbox: ReportOutbox;
+  private readonly owned: OwnedJobs;
+  private readonly localRoots: LocalRoots;
   readonly jobs: JobRunner;
   readonly reauth: ReauthCoordinator;
   readonly events: HubEvents;
@@ -122,10 +127,19 @@ export class Worker {
       gcsApiUrl: settings.tokens.gcsApiUrl,
       logger,
     });
-    this.outbox = new ReportOutbox({ hub: this.hub, file: join(settings.worker.stateDir, 'pending-reports.json'), logger });
+    this.outbox = new ReportOutbox({
+      hub: this.hub,
+      dir: join(settings.worker.stateDir, 'reports'),
+      legacyFile: join(settings.worker.stateDir, 'pending-reports.json'),
+      logger,
+    });
+    this.owned = new OwnedJobs(join(settings.worker.stateDir, 'jobs'), logger);
+    this.localRoots = new LocalRoots({ roots: settings.worker.localRoots, stateDir: settings.worker.stateDir, logger });
     this.jobs = new JobRunner({
       hub: this.hub,
       outbox: this.outbox,
+      owned: this.owned,
+      paths: new EndpointPaths(this.localRoots),
       rclone: () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
       catalog: this.catalog,
       remotes: this.remotes,
@@ -246,6 +260,9 @@ export class Worker {
     this.earlyRclone = this.launchRclone();
     this.earlyRclone.catch(() => undefined); // a failure is the StartRCloneProcess step's to handle
     await this.outbox.load();
+    // After the outbox: a job whose report is pending there has ended; only the others resume.
+    await this.owned.load(this.outbox.pending().map((r) => r.jobId));
+    await this.localRoots.announce();
     // Before the machine can load storages (and refresh anything): grants a crash left behind.
     await this.grants.load();
     this.actor.start();
@@ -427,6 +444,8 @@ export class Worker {
     await this.control?.close();
     this.reauth.stop();
     await this.events.stop().catch(() => undefined);
+    // A report the disk cannot take no longer holds its job: it goes to the hub from memory.
+    this.outbox.closing();
     await this.jobs.shutdown(`worker shutting down (${reason}); job handed back to the hub`);
     const delivered = await this.outbox.flush(Math.min(10_000, settings.worker.shutdownTimeoutSeconds * 1000));
     if (!delivered) this.log.warn({ pending: this.outbox.pending().length }, 'some job reports are kept on disk for the next start');

@@ -4,8 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname, homedir } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { STATE_LOCAL_ROOT } from '../storage/local-roots.js';
 import { EnvReader, type Source } from './env-reader.js';
 import { detectNetworkId } from './network.js';
 import {
@@ -118,6 +119,19 @@ function providerSettings(r: EnvReader, tech: OAuthTechnology): OAuthProviderSet
   };
 }
 
+/**
+ * `WORKER_LOCAL_ROOTS`: comma-separated absolute directories, or `none`. Unset: `<state>/local`,
+ * so a fresh install lets no hub account reach the host's files beyond a folder of its own.
+ */
+function localRoots(r: EnvReader, stateDir: string): string[] {
+  const value = r.raw('WORKER_LOCAL_ROOTS');
+  if (value === undefined) return [join(stateDir, STATE_LOCAL_ROOT)];
+  if (value.toLowerCase() === 'none') return [];
+  const roots = value.split(',').map((root) => root.trim()).filter((root) => root !== '');
+  for (const root of roots) if (!isAbsolute(root)) r.problems.push(`WORKER_LOCAL_ROOTS must list absolute directories (or be "none"), got "${root}"`);
+  return roots.filter((root) => isAbsolute(root));
+}
+
 function controlSettings(r: EnvReader): Settings['control'] {
   const port = r.raw('WORKER_CONTROL_PORT') === undefined ? undefined : r.int('WORKER_CONTROL_PORT', 0, { min: 0, max: 65_535 });
   const socket = r.string('WORKER_CONTROL_SOCKET');
@@ -164,6 +178,7 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       ownerId: r.string('WORKER_OWNER_ID') ?? '',
       networks: r.string('WORKER_NETWORKS') ?? '',
       stateDir,
+      localRoots: localRoots(r, stateDir),
       maxJobs: r.int('WORKER_MAX_JOBS', 4, { min: 1, max: 256 }),
       heartbeatSeconds,
       pollSeconds: r.int('WORKER_POLL_SECONDS', 2, { min: 1, max: 60 }),

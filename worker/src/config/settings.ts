@@ -33,6 +33,11 @@ export interface Settings {
     ownerId: string;
     networks: string;
     stateDir: string;
+    /**
+     * Absolute directories `local` storages are confined to (storage/local-roots.ts); empty =
+     * local storages refused. Default `<stateDir>/local`.
+     */
+    localRoots: string[];
     maxJobs: number;
     heartbeatSeconds: number;
     pollSeconds: number;

@@ -2,6 +2,9 @@
  * REST client for the Hannibal hub (anchor-backer.md §4.1–§4.5): camelCase JSON, integer enums,
  * JWT bearer from `POST /api/authb/v1/token`. On a 401 it logs in once and retries the request
  * once, as the .NET `AutoAuthHandler` does; a failed login is a `HubAuthError` (permanent).
+ * Every answer is checked against the contract before it is returned (wire.ts): a body that is
+ * not JSON or not the shape the contract says is a `HubError` naming what is wrong; a malformed
+ * storage row is left out alone, with one warning while it stays malformed.
  */
 import { request, type Dispatcher } from 'undici';
 import {
@@ -16,6 +19,7 @@ import {
 } from '../../../shared/hannibal.js';
 import { HubAuthError, HubError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
+import { readAcquiredJob, readReportResult, readStorage, readStorages } from './wire.js';
 
 export interface HubClientOptions {
   baseUrl: string;
@@ -52,6 +56,8 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
   private readonly timeoutMs: number;
   private jwt: string | undefined;
   private loginFlight: Promise<string> | undefined;
+  /** The problem last logged per refused storage row, so a row that stays malformed is one warning. */
+  private refusedRows = new Map<string, string>();
 
   constructor(private readonly options: HubClientOptions) {
     this.log = options.logger.child({ component: 'hub-rest' });
@@ -80,15 +86,23 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
   async storages(): Promise<Storage[]> {
     const res = await this.authorized('GET', HubPaths.storages);
     expectOk(res, 'GET storages');
-    const parsed = parseJson(res, 'GET storages');
-    if (!Array.isArray(parsed)) throw new HubError('hub storages response is not an array', res.status, { permanent: true });
-    return parsed as Storage[];
+    const { storages, refused } = readStorages(parseJson(res, 'GET storages'));
+    const now = new Map(refused.map((row) => [row.id === undefined ? `#${row.index}` : String(row.id), row.problem]));
+    for (const [row, problem] of now) {
+      if (this.refusedRows.get(row) !== problem) this.log.warn({ storageId: row, problem }, 'storage row from the hub is malformed; ignored until the hub sends it well formed');
+    }
+    this.refusedRows = now;
+    return storages;
   }
 
   async saveStorage(storage: Storage): Promise<Storage> {
     const res = await this.authorized('PUT', HubPaths.storage(storage.id), storage);
     expectOk(res, `PUT storage ${storage.id}`);
-    return parseJson(res, `PUT storage ${storage.id}`) as Storage;
+    const read = readStorage(parseJson(res, `PUT storage ${storage.id}`));
+    if (!('storage' in read) || read.storage.id !== storage.id) {
+      throw new HubError(`hub answered PUT storage ${storage.id} with ${'problem' in read ? `a malformed storage (${read.problem})` : `storage ${read.storage.id}`}`, res.status);
+    }
+    return read.storage;
   }
 
   /** `null` when the hub has no job for us (404). */
@@ -96,13 +110,13 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
     const res = await this.authorized('POST', HubPaths.acquireNextJob, params);
     if (res.status === 404) return null;
     expectOk(res, 'acquireNextJob');
-    return parseJson(res, 'acquireNextJob') as Job;
+    return readAcquiredJob(parseJson(res, 'acquireNextJob'));
   }
 
   async reportJob(report: JobStatusReport): Promise<ReportResult> {
     const res = await this.authorized('POST', HubPaths.reportJob, report);
     expectOk(res, 'reportJob');
-    return parseJson(res, 'reportJob') as ReportResult;
+    return readReportResult(parseJson(res, 'reportJob'));
   }
 
   private async authorized(method: 'GET' | 'PUT' | 'POST', path: string, body?: unknown): Promise<HubResponse> {

@@ -7,7 +7,8 @@
  * - `reauth`: the worker itself knows the storage needs re-authentication (its breaker is open);
  * - `transient`: network, 5xx, rate limits, a start that rclone refused for now — worth a retry;
  * - `deterministic`: retrying cannot help (not found, permission, quota, invalid path,
- *   misconfigured remote, unsupported operation) — a terminal `DoneWithErrors`;
+ *   misconfigured remote, unsupported operation, a local path outside the allowed roots, a job
+ *   body the hub sent malformed) — a terminal `DoneWithErrors`;
  * - `rclone-down`: rclone went away while the run was being started.
  *
  * The outcome comes from `job/status.error` (rclone's last error; `core/stats.errors` is not per
@@ -17,7 +18,9 @@
  */
 import type { RcCoreStats, RcJobStatus } from '../../../shared/rclone-rc.js';
 import { RcError, ReauthRequiredError, StorageError, TokenRefreshError, WorkerError, errorMessage } from '../errors.js';
+import { MalformedJobError } from '../hub/wire.js';
 import { detectAuthFailure, type AuthFailureSignal } from '../rclone/log-line.js';
+import { LocalPathError } from '../storage/local-roots.js';
 
 export type TransientKind = 'network' | 'server' | 'rate-limit' | 'rclone' | 'unrecognised';
 export type DeterministicKind =
@@ -27,6 +30,10 @@ export type DeterministicKind =
   | 'invalid-path'
   | 'misconfigured'
   | 'unsupported'
+  /** A local path outside the operator's roots (storage/local-roots.ts). */
+  | 'confined'
+  /** The hub's job cannot be read (hub/wire.ts). */
+  | 'malformed'
   /** An unrecognised error after the run transferred files of its own: done, with errors. */
   | 'partial';
 
@@ -132,6 +139,9 @@ export function classifyStartFailure(err: unknown, rcloneUp: boolean): Failure {
   const reason = errorMessage(err);
   if (err instanceof ReauthRequiredError || (err instanceof TokenRefreshError && err.permanent)) return { class: 'reauth', reason };
   if (err instanceof TokenRefreshError) return { class: 'transient', kind: 'network', reason };
+  // Before the text patterns: a refused path or job body may quote words they look for.
+  if (err instanceof LocalPathError) return { class: 'deterministic', kind: 'confined', reason };
+  if (err instanceof MalformedJobError) return { class: 'deterministic', kind: err.kind, reason };
   if (err instanceof StorageError) {
     const text = classifyText(reason);
     return { class: 'deterministic', kind: text?.class === 'deterministic' ? (text.kind as DeterministicKind) : 'misconfigured', reason };

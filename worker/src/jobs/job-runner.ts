@@ -7,9 +7,11 @@
  * - acquisition.ts + handback.ts: which jobs are taken, and backing off from jobs handed back;
  * - auth-recovery.ts: fresh runs on a reloaded remote when a grant is known dead;
  * - run-watch.ts: polling rclone for finished runs, progress and stalls, stopping runs;
+ * - job-endpoints.ts: a job's storages and rclone paths (local paths confined), its body checked;
+ * - owned-jobs.ts: the owned jobs on disk, resumed after a crash; report-outbox.ts: their reports;
  * - hub/tenancy.ts: which jobs are ours at all.
  *
- * A job, once acquired, is owned until exactly one terminal report has been queued for it, and
+ * A job, once acquired, is owned until exactly one terminal report has been stored for it, and
  * is heartbeated (`Executing`) on its own timer meanwhile, whatever rclone is doing. Polling is
  * as cheap as rclone allows: one `job/list` per cycle and `job/status` only for jobs that left
  * the running set (rclone ≥ 1.61 reports `runningIds`; 1.60 does not, so there it is one
@@ -20,15 +22,16 @@
  * running job's Fs on backends with `Shutdown` (dropbox, smb, sftp, ftp), and a new run would
  * otherwise reuse the cached Fs with its old token or parameters.
  */
-import { JobState, RuleOperation, jobStateName, type AcquireParams, type Job, type Storage } from '../../../shared/hannibal.js';
+import { JobState, RuleOperation, jobStateName, type AcquireParams, type Job } from '../../../shared/hannibal.js';
 import type { RcCoreStats, RcJobStatus } from '../../../shared/rclone-rc.js';
-import { StorageError, errorMessage } from '../errors.js';
+import { errorMessage } from '../errors.js';
 import type { JobsHub } from '../hub/rest-client.js';
 import type { TenantGuard } from '../hub/tenancy.js';
 import type { Logger } from '../log/logger.js';
 import { NO_JOB_RECORDER, type JobRecorder } from '../metrics/recorders.js';
 import type { AuthFailureSignal } from '../rclone/log-line.js';
 import type { StorageCatalog } from '../storage/catalog.js';
+import type { EndpointPaths } from '../storage/endpoint-paths.js';
 import type { CurrentRclone, RemoteManager } from '../storage/remote-manager.js';
 import type { TokenBroker } from '../tokens/broker.js';
 import { Mutex } from '../util/mutex.js';
@@ -36,8 +39,10 @@ import { Acquirer, type Admission } from './acquisition.js';
 import { AuthRecovery } from './auth-recovery.js';
 import { classifyRunEnd, classifyStartFailure } from './failure.js';
 import { HandbackLedger } from './handback.js';
+import { JobEndpoints } from './job-endpoints.js';
 import { RunWatch } from './run-watch.js';
 import { decide, type JobEvent, type JobPhase, type LifecyclePolicy } from './lifecycle.js';
+import type { OwnedJobs } from './owned-jobs.js';
 import type { ReportOutbox } from './report-outbox.js';
 import { operationName, trackedJob, uniqueStorages, type TrackedJob } from './tracked-job.js';
 
@@ -60,9 +65,13 @@ export interface JobSettings {
 
 export interface JobRunnerOptions {
   hub: JobsHub;
-  outbox: Pick<ReportOutbox, 'enqueue'>;
+  outbox: Pick<ReportOutbox, 'store'>;
+  /** The owned jobs on disk; default: none kept. */
+  owned?: Pick<OwnedJobs, 'record' | 'release' | 'takeRecovered'>;
   rclone: CurrentRclone;
-  catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'>;
+  catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'desiredRemote'>;
+  /** Builds a run's rclone paths (local ones confined). */
+  paths: Pick<EndpointPaths, 'fsPath'>;
   remotes: Pick<RemoteManager, 'apply' | 'reloadRemote' | 'diff'>;
   tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'ensureFresh'>;
   tenancy: Pick<TenantGuard, 'whose'>;
@@ -80,7 +89,7 @@ const TRANSFER_FILTER = { ExcludeRule: ['_backer', 'desktop.ini', 'Desktop.ini',
 const TRANSFER_CONFIG = { Retries: 3 };
 const MAX_AUTH_RECOVERIES = 3;
 const ACQUIRE_BACKOFF_INITIAL_MS = 2_000;
-const KNOWN_OPERATIONS: ReadonlySet<number> = new Set(Object.values(RuleOperation));
+const NOT_KEPT: Pick<OwnedJobs, 'record' | 'release' | 'takeRecovered'> = { record: () => Promise.resolve(), release: () => Promise.resolve(), takeRecovered: () => [] };
 
 export class JobRunner {
   private readonly jobs = new Map<number, TrackedJob>();
@@ -93,6 +102,8 @@ export class JobRunner {
   private readonly restarts = new Mutex();
   private readonly auth: AuthRecovery;
   private readonly watch: RunWatch;
+  private readonly endpoints: JobEndpoints;
+  private readonly owned: Pick<OwnedJobs, 'record' | 'release' | 'takeRecovered'>;
   private rcloneUp = false;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly safetyPollTimer: NodeJS.Timeout;
@@ -101,6 +112,8 @@ export class JobRunner {
     const { settings } = options;
     this.log = options.logger.child({ component: 'jobs' });
     this.now = options.now ?? Date.now;
+    this.owned = options.owned ?? NOT_KEPT;
+    this.endpoints = new JobEndpoints({ catalog: options.catalog, paths: options.paths, reloadStorages: options.reloadStorages });
     this.policy = {
       retries: settings.retries,
       retryInitialMs: settings.retrySeconds * 1000,
@@ -124,7 +137,9 @@ export class JobRunner {
       take: (job, trigger) => {
         this.take(job, trigger);
       },
-      refuse: (job, reason) => this.options.outbox.enqueue({ jobId: job.id, owner: this.options.acquire.owner, state: JobState.DoneFailure, reason }),
+      refuse: async (job, reason) => {
+        await this.options.outbox.store({ jobId: job.id, owner: this.options.acquire.owner, state: JobState.DoneFailure, reason });
+      },
       logger: options.logger,
     });
     this.watch = new RunWatch({
@@ -144,7 +159,7 @@ export class JobRunner {
     this.auth = new AuthRecovery({
       host: {
         inPhase: (phase) => this.inPhase(phase),
-        storagesOf: (t) => this.storagesOf(t),
+        storagesOf: (t) => this.endpoints.storagesOf(t.job),
         restartJobsOn: (uris, reason, change, also) => this.restartJobsOn(uris, reason, change, also),
         recoveryFailed: (t, err) => this.handle(t, { type: 'start-failed', failure: classifyStartFailure(err, this.rcloneUp), canRefresh: false }),
       },
@@ -165,11 +180,22 @@ export class JobRunner {
 
   // --- lifecycle, driven by the state machine -------------------------------------------------
 
-  /** rclone is up and remotes are in place: resume owned jobs and take new ones. */
+  /**
+   * rclone is up and remotes are in place: resume owned jobs and take new ones. The jobs a
+   * previous run of this worker owned come first (the first time only): each takes its slot at
+   * once, and runs when a heartbeat shows the hub still has it as ours.
+   */
   start(): void {
     this.rcloneUp = true;
     this.acquirer.open();
     this.watch.start();
+    for (const job of this.owned.takeRecovered()) {
+      if (this.jobs.has(job.id)) continue;
+      const t = trackedJob(job, 'resuming');
+      this.jobs.set(job.id, t);
+      this.log.info({ jobId: job.id, tag: job.tag, operation: operationName(job.operation) }, 'job owned before a restart; asking the hub whether it is still ours');
+      void this.heartbeatOne(t);
+    }
     for (const t of this.jobs.values()) {
       if (t.phase === 'interrupted') void this.startRun(t);
     }
@@ -231,7 +257,7 @@ export class JobRunner {
     const inUse = new Set<string>();
     for (const t of this.jobs.values()) {
       if (t.phase !== 'running' && t.phase !== 'starting' && t.phase !== 'stopping') continue;
-      for (const storage of this.storagesOf(t)) inUse.add(storage.uriSchema);
+      for (const storage of this.endpoints.storagesOf(t.job)) inUse.add(storage.uriSchema);
     }
     return inUse;
   }
@@ -254,7 +280,7 @@ export class JobRunner {
    * fails, the jobs still get their runs and the error is rethrown.
    */
   async restartJobsOn(uriSchemas: readonly string[], reason: string, change: () => Promise<void>, also: readonly TrackedJob[] = []): Promise<number[]> {
-    const uses = (t: TrackedJob) => this.storagesOf(t).some((s) => uriSchemas.includes(s.uriSchema));
+    const uses = (t: TrackedJob) => this.endpoints.storagesOf(t.job).some((s) => uriSchemas.includes(s.uriSchema));
     const held = [...also, ...this.inPhase('waiting-reauth').filter(uses), ...this.inPhase('waiting-retry').filter(uses)];
     for (const t of held) {
       if (t.phase === 'waiting-reauth') this.log.info({ jobId: t.id, remotes: uriSchemas }, 'storage re-authenticated; running the waiting job');
@@ -341,7 +367,10 @@ export class JobRunner {
       { jobId: job.id, tag: job.tag, operation: operationName(job.operation), trigger, owned: this.jobs.size, max: this.options.settings.maxJobs },
       'job acquired',
     );
-    void this.startRun(t);
+    // On disk before its first run: a crash from here on leaves a job the next start resumes.
+    void this.owned.record(job).then(() => {
+      if (this.jobs.get(t.id) === t && t.phase === 'starting' && t.run === 0) void this.startRun(t);
+    });
   }
 
   // --- one run of a job -------------------------------------------------------------------------
@@ -358,12 +387,17 @@ export class JobRunner {
     t.phase = 'starting';
     t.run += 1;
     const run = t.run;
+    /** The job was taken away or given a newer run while this one awaited. */
+    const superseded = () => this.jobs.get(t.id) !== t || t.run !== run;
     t.stopIntent = undefined;
     t.progress = undefined;
     t.loggedAuth = undefined;
     try {
-      if (!KNOWN_OPERATIONS.has(t.job.operation)) throw new StorageError(`job ${t.id}: operation ${t.job.operation} is not supported`, undefined);
-      const { source, destination } = await this.endpoints(t);
+      const endpoints = await this.endpoints.resolve(t.job);
+      const { source, destination } = endpoints;
+      const transfer = t.job.operation !== RuleOperation.Nop;
+      // A refused path ends the job before any token or remote work.
+      if (transfer) await this.endpoints.fsPaths(endpoints);
       for (const storage of uniqueStorages([source.storage, destination.storage])) {
         // Just in time: a job never starts on a token that expires within the threshold.
         if (this.options.catalog.isOAuth(storage)) await this.options.tokens.ensureFresh(storage.id);
@@ -376,14 +410,15 @@ export class JobRunner {
         t.phase = 'interrupted';
         return;
       }
+      // Again right before rclone opens them: a symlink swapped in while tokens and remotes were prepared is refused too.
+      const { srcFs, dstFs } = transfer ? await this.endpoints.fsPaths(endpoints) : { srcFs: undefined, dstFs: undefined };
+      if (superseded()) return;
       for (const storage of uniqueStorages([source.storage, destination.storage])) {
         if (this.options.catalog.isOAuth(storage)) t.leases.push(this.options.tokens.lease(storage.id));
       }
       const group = `job-${t.id}-run-${t.run}`;
-      const srcFs = this.options.catalog.fsPath(source.storage, source.path);
-      const dstFs = this.options.catalog.fsPath(destination.storage, destination.path);
       const rcloneJobId =
-        t.job.operation === RuleOperation.Nop
+        srcFs === undefined || dstFs === undefined
           ? await rc.startNoop({ group })
           : await rc.startTransfer(t.job.operation === RuleOperation.Sync ? 'sync' : 'copy', srcFs, dstFs, {
               group,
@@ -467,37 +502,11 @@ export class JobRunner {
   private waitForReauth(t: TrackedJob, reason: string): void {
     t.phase = 'waiting-reauth';
     t.waitReason = reason;
-    for (const storage of this.storagesOf(t)) if (this.options.catalog.isOAuth(storage)) this.auth.grantDead(storage.id);
+    for (const storage of this.endpoints.storagesOf(t.job)) if (this.options.catalog.isOAuth(storage)) this.auth.grantDead(storage.id);
     this.log.error({ jobId: t.id, reason, waitSeconds: this.options.settings.reauthWaitSeconds }, 'job waits for re-authentication of its storage');
     t.timer = setTimeout(() => {
       void this.handle(t, { type: 'reauth-timed-out', reason });
     }, this.options.settings.reauthWaitSeconds * 1000);
-  }
-
-  private async endpoints(t: TrackedJob): Promise<{ source: { storage: Storage; path: string }; destination: { storage: Storage; path: string } }> {
-    const resolve = async (storageId: number, path: string | undefined, side: string) => {
-      let storage = this.options.catalog.byId(storageId);
-      if (!storage && this.options.reloadStorages) {
-        await this.options.reloadStorages();
-        storage = this.options.catalog.byId(storageId);
-      }
-      if (!storage) throw new StorageError(`job ${t.id}: ${side} storage ${storageId} is unknown to the hub`, undefined);
-      return { storage, path: path ?? '' };
-    };
-    const job = t.job;
-    return {
-      source: await resolve(job.sourceEndpoint?.storageId ?? job.sourceEndpoint?.storage?.id ?? -1, job.sourceEndpoint?.path, 'source'),
-      destination: await resolve(
-        job.destinationEndpoint?.storageId ?? job.destinationEndpoint?.storage?.id ?? -1,
-        job.destinationEndpoint?.path,
-        'destination',
-      ),
-    };
-  }
-
-  private storagesOf(t: TrackedJob): Storage[] {
-    const ids = [t.job.sourceEndpoint?.storageId, t.job.destinationEndpoint?.storageId];
-    return uniqueStorages(ids.map((id) => (id === undefined ? undefined : this.options.catalog.byId(id))));
   }
 
   private inPhase(phase: JobPhase): TrackedJob[] {
@@ -537,7 +546,12 @@ export class JobRunner {
   private async heartbeatOne(t: TrackedJob): Promise<void> {
     try {
       const result = await this.options.hub.reportJob({ jobId: t.id, owner: this.options.acquire.owner, state: JobState.Executing });
-      if (result.status !== -1 || this.jobs.get(t.id) !== t) return;
+      if (this.jobs.get(t.id) !== t || t.phase === 'reporting') return;
+      if (result.status !== -1) {
+        if (t.phase === 'resuming') this.log.info({ jobId: t.id }, 'hub still has the job as ours; resuming it with a fresh run');
+        if (t.phase === 'resuming') await this.handle(t, { type: 'hub-confirmed' });
+        return;
+      }
       this.log.warn({ jobId: t.id }, 'hub no longer has this job as Executing; abandoning it');
       if (t.phase === 'running') await this.watch.stopRuns([t], 'abandon');
       else if (t.phase === 'stopping') t.stopIntent = 'abandon';
@@ -547,10 +561,14 @@ export class JobRunner {
     }
   }
 
-  /** Queues the one terminal report of a job and frees its slot. */
+  /**
+   * Stores the one terminal report of a job, then frees its slot. Until the report is stored the
+   * job stays owned (phase `reporting`, heartbeated); its owned-job record goes only once it is.
+   */
   private async finish(t: TrackedJob, state: JobState, reason: string | undefined): Promise<void> {
     if (this.jobs.get(t.id) !== t) return;
-    this.forget(t);
+    this.release(t);
+    t.phase = 'reporting';
     const level = state === JobState.DoneSuccess ? 'info' : 'warn';
     const { status, stats } = t.lastRun ?? {};
     this.log[level](
@@ -569,16 +587,24 @@ export class JobRunner {
       'job finished',
     );
     (this.options.recorder ?? NO_JOB_RECORDER).finished({ state, bytes: stats?.bytes, transfers: stats?.transfers });
-    await this.options.outbox.enqueue({ jobId: t.id, owner: this.options.acquire.owner, state, ...(reason ? { reason } : {}) });
+    const stored = await this.options.outbox.store({ jobId: t.id, owner: this.options.acquire.owner, state, ...(reason ? { reason } : {}) });
+    // Not stored (shutdown): the record stays, and the next start asks the hub about the job.
+    this.forget(t, { keepRecord: !stored });
     this.requestAcquire('slot freed');
   }
 
-  private forget(t: TrackedJob): void {
+  /** Stops what the job holds now: its timer, its run in rclone. */
+  private release(t: TrackedJob): void {
     clearTimeout(t.timer);
     // A run that started after the stops of a surrender must not outlive its job in rclone.
     const orphan = t.phase === 'running' ? t.rcloneJobId : undefined;
     if (orphan !== undefined) this.options.rclone()?.jobStop(orphan).catch(() => undefined);
     this.endRun(t);
-    this.jobs.delete(t.id);
+  }
+
+  private forget(t: TrackedJob, options: { keepRecord?: boolean } = {}): void {
+    this.release(t);
+    if (this.jobs.get(t.id) === t) this.jobs.delete(t.id);
+    if (!options.keepRecord) void this.owned.release(t.id);
   }
 }

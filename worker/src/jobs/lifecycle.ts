@@ -6,10 +6,12 @@
  *                     ┌──────────── retry-due / reauthorized / rerun ─────────────┐
  *                     ▼                                                            │
  *   (acquired) ──► starting ──► running ──► stopping ──► held / interrupted ───────┤
- *                     │            │                                               │
- *                     └─ failed ───┴─ ended ─► waiting-retry · waiting-reauth ─────┘
- *                                                  │
+ *                     ▲            │                                               │
+ *   (recorded) ──► resuming        └─ ended ─► waiting-retry · waiting-reauth ─────┘
+ *        hub-confirmed ┘                           │
  *            report (DoneSuccess · DoneWithErrors · Cancelled) · hand back (DoneFailure) · forget
+ *                                                  │
+ *                                          reporting (until the report is stored) → gone
  *
  * The rules that matter on the real hub (real-hannibal.md F1: `DoneFailure` = Ready again at
  * once, no counter): only a genuine hand-back is `DoneFailure`; a failure retrying cannot fix is
@@ -35,7 +37,11 @@ export type JobPhase =
   /** Waits out the backoff after a transient failure. */
   | 'waiting-retry'
   /** Waits for new credentials for one of its storages. */
-  | 'waiting-reauth';
+  | 'waiting-reauth'
+  /** Owned by a previous run of this worker (owned-jobs.ts): waits for the hub to confirm it is still ours. */
+  | 'resuming'
+  /** Ended; its terminal report is being stored (report-outbox.ts). Heartbeated, nothing else applies. */
+  | 'reporting';
 
 /** Why the worker itself stopped an rclone run. */
 export type StopIntent = 'rerun' | 'hold' | 'interrupt' | 'cancel' | 'shutdown' | 'abandon';
@@ -53,6 +59,8 @@ export type JobEvent =
   | { type: 'cancelled' }
   /** The hub no longer has the job as ours (heartbeat answered -1), and no run is in rclone. */
   | { type: 'hub-lost' }
+  /** The hub still has a resumed job as ours (heartbeat answered 0). */
+  | { type: 'hub-confirmed' }
   /** Shutdown or operator stop: every owned job goes back to the hub. */
   | { type: 'surrender'; reason: string };
 
@@ -99,9 +107,10 @@ const ACCEPTED_IN: Record<JobEvent['type'], readonly JobPhase[]> = {
   'retry-due': ['waiting-retry'],
   reauthorized: ['waiting-reauth'],
   'reauth-timed-out': ['waiting-reauth'],
-  cancelled: ['starting', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth'],
-  'hub-lost': ['starting', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth'],
-  surrender: ['starting', 'running', 'stopping', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth'],
+  cancelled: ['starting', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth', 'resuming'],
+  'hub-lost': ['starting', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth', 'resuming'],
+  'hub-confirmed': ['resuming'],
+  surrender: ['starting', 'running', 'stopping', 'held', 'interrupted', 'waiting-retry', 'waiting-reauth', 'resuming'],
 };
 
 /** What a run the worker stopped itself means, by the stop's intent. */
@@ -122,6 +131,8 @@ const KIND_LABEL: Record<DeterministicKind, string | undefined> = {
   'invalid-path': 'invalid path',
   misconfigured: 'remote misconfigured',
   unsupported: 'unsupported operation',
+  confined: 'local path refused',
+  malformed: 'malformed job from the hub',
   partial: undefined,
 };
 
@@ -146,6 +157,7 @@ export function decide(phase: JobPhase, event: JobEvent, counters: JobCounters, 
       return keep(AFTER_STOP[event.intent]);
     case 'retry-due':
     case 'reauthorized':
+    case 'hub-confirmed':
       return keep({ next: 'run' });
     case 'reauth-timed-out':
       return keep({ next: 'report', state: JobState.DoneWithErrors, reason: `re-authentication did not come in time: ${event.reason}` });

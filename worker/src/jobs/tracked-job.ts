@@ -29,11 +29,11 @@ export interface TrackedJob {
   lastRun: { status: RcJobStatus; stats: RcCoreStats | undefined } | undefined;
 }
 
-export function trackedJob(job: Job): TrackedJob {
+export function trackedJob(job: Job, phase: JobPhase = 'starting'): TrackedJob {
   return {
     job,
     id: job.id,
-    phase: 'starting',
+    phase,
     run: 0,
     runStartedAt: 0,
     rcloneJobId: undefined,

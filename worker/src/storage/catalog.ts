@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import { isOAuthTechnology, type AdoptResult, type TokenBroker } from '../tokens/broker.js';
 import { mapConcurrent, settleWithin } from '../util/concurrency.js';
 import type { DriveLookup, OnedriveDrive } from './onedrive-drive.js';
-import { buildRemoteSpec, remotePath, type RemoteSpec } from './remote-spec.js';
+import { buildRemoteSpec, type RemoteSpec } from './remote-spec.js';
 
 export interface CatalogOptions {
   tokens: Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken' | 'settleJournal'>;
@@ -93,11 +93,6 @@ export class StorageCatalog {
 
   isOAuth(storage: Storage): boolean {
     return isOAuthTechnology(storage.technology);
-  }
-
-  /** The rclone path of an endpoint path on a storage. */
-  fsPath(storage: Storage, path: string): string {
-    return remotePath(storage, path);
   }
 
   /**

@@ -52,6 +52,12 @@ export function buildRemoteSpec(storage: Storage, context: RemoteContext = {}): 
   const name = storage.uriSchema;
   if (typeof name !== 'string' || name === '') throw new StorageError(`storage ${storage.id} has no uriSchema`, undefined);
   validateRemoteName(name);
+  const spec = specOf(storage, name, context);
+  assertStorable(spec, storage.technology);
+  return spec;
+}
+
+function specOf(storage: Storage, name: string, context: RemoteContext): RemoteSpec {
   const technology = typeof storage.technology === 'string' ? storage.technology.toLowerCase() : '';
   switch (technology) {
     case 'local':
@@ -111,7 +117,8 @@ function nextcloud(storage: Storage, name: string): RemoteSpec {
   } catch {
     throw new StorageError(`Nextcloud storage ${name}: host "${host}" is not a valid host or URL`, name);
   }
-  if (storage.port && storage.port > 0 && base.port === '') base.port = String(storage.port);
+  const port = portOf(storage, name);
+  if (port !== undefined && base.port === '') base.port = port;
   const url = `${base.protocol}//${base.host}/remote.php/dav/files/${encodeURIComponent(username)}/`;
   return {
     name,
@@ -124,34 +131,82 @@ function nextcloud(storage: Storage, name: string): RemoteSpec {
 
 function smb(storage: Storage, name: string): RemoteSpec {
   const parameters: Record<string, string> = { host: required(storage, name, 'host') };
-  if (storage.username) parameters.user = storage.username;
-  if (storage.password) parameters.pass = obscure(storage.password);
-  if (storage.domain) parameters.domain = storage.domain;
-  if (storage.port && storage.port > 0) parameters.port = String(storage.port);
+  const user = optional(storage, name, 'username');
+  const password = optional(storage, name, 'password');
+  const domain = optional(storage, name, 'domain');
+  const port = portOf(storage, name);
+  if (user) parameters.user = user;
+  if (password) parameters.pass = obscure(password);
+  if (domain) parameters.domain = domain;
+  if (port !== undefined) parameters.port = port;
   return { name, type: 'smb', parameters, oauth: false, obscuredKeys: ['pass'] };
 }
 
-function required(storage: Storage, name: string, field: 'host' | 'username' | 'password'): string {
-  const value = storage[field];
-  if (typeof value !== 'string' || value.trim() === '') {
-    throw new StorageError(`${storage.technology} storage ${name} has no ${field}`, name);
+type TextField = 'host' | 'username' | 'password' | 'domain';
+
+function required(storage: Storage, name: string, field: TextField): string {
+  const value = optional(storage, name, field);
+  if (value === undefined || value.trim() === '') throw new StorageError(`${storage.technology} storage ${name} has no ${field}`, name);
+  return value;
+}
+
+/**
+ * A text field of the row as rclone should get it: a string or nothing (a wrong type is refused),
+ * trimmed — except a password, a secret as typed, whose surrounding spaces belong to it (it
+ * reaches rclone obscured, so it may hold any character).
+ */
+function optional(storage: Storage, name: string, field: TextField): string | undefined {
+  const value: unknown = storage[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string') throw new StorageError(`${storage.technology} storage ${name}: ${field} is not text`, name);
+  if (field === 'password') return value;
+  // Checked before trimming: a URL parser silently drops tabs and newlines from a host.
+  const problem = configValueProblem(value.trim(), MAX_VALUE_LENGTH);
+  if (problem) throw new StorageError(`${storage.technology} storage ${name}: ${field} ${problem}`, name);
+  return value.trim();
+}
+
+function portOf(storage: Storage, name: string): string | undefined {
+  const port: unknown = storage.port;
+  if (port === undefined || port === null || port === 0) return undefined;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65_535) {
+    throw new StorageError(`${storage.technology} storage ${name}: port is not a whole number between 1 and 65535`, name);
   }
-  // A password is a secret as typed: surrounding spaces belong to it.
-  return field === 'password' ? value : value.trim();
+  return String(port);
+}
+
+/**
+ * rclone writes its config file itself (goconfig), each value verbatim on its `key = value`
+ * line. Measured with rclone 1.60.1 (config/create, then a reload of the file): a line break in a
+ * value ends the line and what follows becomes keys or sections of their own — a user name
+ * `x\n[evil]\ntype = local` created a remote `evil` on the local disk; surrounding spaces are
+ * dropped when the file is read; a value with a backtick is written quoted and read back with
+ * the quotes. `]`, `=`, `#`, `;`, `"`, non-ASCII and 200 000-character values come back intact.
+ * So no value reaches rclone with a control character, a backtick or surrounding spaces, and
+ * lengths are bounded (an access token may be long; the rest is short by nature).
+ */
+const MAX_VALUE_LENGTH = 4096;
+const MAX_TOKEN_LENGTH = 65_536;
+/** Storage field names for rclone keys, for error messages. */
+const FIELD_OF_KEY: Readonly<Record<string, string>> = { user: 'username', url: 'host', token: 'access token', drive_id: 'OneDrive drive id', drive_type: 'OneDrive drive type' };
+
+function configValueProblem(value: string, maxLength: number): string | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are what is refused
+  if (/[\u0000-\u001f\u007f]/.test(value)) return "contains a line break or another control character, which rclone's config file cannot hold";
+  if (value.includes('`')) return "contains a backtick, which rclone's config file cannot hold";
+  if (value !== value.trim()) return "has surrounding spaces, which rclone's config file drops";
+  if (value.length > maxLength) return `is longer than ${maxLength} characters`;
+  return undefined;
+}
+
+/** The last gate before rclone: every parameter value of the spec can be stored and read back as it is. */
+function assertStorable(spec: RemoteSpec, technology: string): void {
+  for (const [key, value] of Object.entries(spec.parameters)) {
+    const problem = configValueProblem(value, key === 'token' ? MAX_TOKEN_LENGTH : MAX_VALUE_LENGTH);
+    if (problem) throw new StorageError(`${technology} storage ${spec.name}: ${FIELD_OF_KEY[key] ?? key} ${problem}`, spec.name);
+  }
 }
 
 function withTrailingSlash(url: string): string {
   return url.endsWith('/') ? url : `${url}/`;
-}
-
-/**
- * The rclone path of a hub endpoint on a storage: `<remote>:<path>`. Local paths are absolute;
- * for gcs the first path segment is the bucket, which is rclone's own convention.
- */
-export function remotePath(storage: Pick<Storage, 'uriSchema' | 'technology'>, path: string): string {
-  const trimmed = path.trim();
-  if (storage.technology.toLowerCase() === 'local') {
-    return `${storage.uriSchema}:${trimmed.startsWith('/') ? trimmed : `/${trimmed}`}`;
-  }
-  return `${storage.uriSchema}:${trimmed.replace(/^\/+/, '')}`;
 }

@@ -14,7 +14,7 @@ import type { RcCoreStats, RcJobList, RcJobStatus, RcloneToken } from '../../../
 import { RcError } from '../../src/errors.js';
 import type { JobsHub } from '../../src/hub/rest-client.js';
 import type { Ownership, TenantGuard } from '../../src/hub/tenancy.js';
-import { JobRunner, type JobSettings } from '../../src/jobs/job-runner.js';
+import { JobRunner, type JobRunnerOptions, type JobSettings } from '../../src/jobs/job-runner.js';
 import type { ReportOutbox } from '../../src/jobs/report-outbox.js';
 import type { RcClient, RcTransferOptions } from '../../src/rclone/rc-client.js';
 import type { StorageCatalog } from '../../src/storage/catalog.js';
@@ -180,14 +180,19 @@ export class FakeHub implements JobsHub {
   }
 }
 
-export class FakeOutbox implements Pick<ReportOutbox, 'enqueue'> {
+export class FakeOutbox implements Pick<ReportOutbox, 'store'> {
   readonly reports: JobStatusReport[] = [];
   /** When set, reports reach this shared queue as they would reach the hub. */
   queue: HubQueue | undefined;
+  /** While set, `store` waits on it (a disk that does not take the report yet); its value is what store resolves. */
+  gate: Promise<boolean> | undefined;
 
-  async enqueue(report: JobStatusReport): Promise<void> {
+  async store(report: JobStatusReport): Promise<boolean> {
+    const stored = this.gate ? await this.gate : true;
+    if (!stored) return false;
     this.reports.push(report);
     this.queue?.report(report);
+    return true;
   }
 
   of(jobId: number): JobStatusReport[] {
@@ -353,7 +358,7 @@ export class FakeRclone {
 
 // ---- storages, remotes, tokens -----------------------------------------------------------------
 
-export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'> {
+export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'desiredRemote'> {
   readonly rows = new Map<number, Storage>();
 
   constructor(
@@ -369,10 +374,6 @@ export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'f
 
   isOAuth(storage: Storage): boolean {
     return OAUTH_TECHNOLOGIES.has(storage.technology);
-  }
-
-  fsPath(storage: Storage, path: string): string {
-    return `${storage.uriSchema}:${path}`;
   }
 
   /** OAuth remotes carry the token the broker holds now, as the real catalog builds them. */
@@ -488,6 +489,10 @@ export interface HarnessOptions {
   /** A hub queue shared with other harnesses (acquisitions, reports, NewJobAvailable). */
   queue?: HubQueue;
   acquire?: AcquireParams;
+  /** How rclone paths are built; default `<uriSchema>:<path>`, nothing refused. */
+  paths?: JobRunnerOptions['paths'];
+  /** The owned-jobs record; default none. */
+  owned?: JobRunnerOptions['owned'];
 }
 
 /** A `JobRunner` on fakes. Create it after `vi.useFakeTimers()`: its timers start at once. */
@@ -531,6 +536,8 @@ export class Harness {
       outbox: this.outbox,
       rclone: () => (this.up ? this.rclone.client() : undefined),
       catalog: this.catalog,
+      paths: options.paths ?? { fsPath: async (storage: Storage, path: unknown) => `${storage.uriSchema}:${String(path)}` },
+      ...(options.owned ? { owned: options.owned } : {}),
       remotes: this.remotes,
       tokens: this.tokens,
       tenancy: new FakeTenancy(),

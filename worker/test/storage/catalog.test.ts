@@ -73,12 +73,10 @@ describe('StorageCatalog.load', () => {
     expect(catalog.byId(NEXTCLOUD.id)?.host).toBe('new.example.com');
   });
 
-  it('knows OAuth storages and endpoint paths', () => {
+  it('knows OAuth storages', () => {
     const { catalog } = setup();
     expect(catalog.isOAuth(GCS)).toBe(true);
     expect(catalog.isOAuth(NEXTCLOUD)).toBe(false);
-    expect(catalog.fsPath(LOCAL, 'srv/data')).toBe('disk:/srv/data');
-    expect(catalog.fsPath(GCS, '/bucket/dir')).toBe('bucketstore:bucket/dir');
   });
 });
 

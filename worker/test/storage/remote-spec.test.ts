@@ -3,7 +3,7 @@ import type { Storage } from '../../../shared/hannibal.js';
 import type { RcloneToken } from '../../../shared/rclone-rc.js';
 import { StorageError } from '../../src/errors.js';
 import { reveal } from '../../src/rclone/obscure.js';
-import { buildRemoteSpec, remotePath, validateRemoteName, type RemoteContext } from '../../src/storage/remote-spec.js';
+import { buildRemoteSpec, validateRemoteName, type RemoteContext } from '../../src/storage/remote-spec.js';
 
 function storage(fields: Partial<Storage> & Pick<Storage, 'technology' | 'uriSchema'>): Storage {
   return { id: 1, ...fields };
@@ -242,20 +242,5 @@ describe('buildRemoteSpec: invalid rows', () => {
     expect(() => {
       validateRemoteName(uriSchema);
     }).not.toThrow();
-  });
-});
-
-describe('remotePath', () => {
-  it('local paths are absolute', () => {
-    expect(remotePath({ technology: 'local', uriSchema: 'disk' }, '/srv/data')).toBe('disk:/srv/data');
-    expect(remotePath({ technology: 'local', uriSchema: 'disk' }, 'srv/data')).toBe('disk:/srv/data');
-    expect(remotePath({ technology: 'Local', uriSchema: 'disk' }, '  /srv  ')).toBe('disk:/srv');
-  });
-
-  it('other paths are relative to the remote root; for gcs the first segment is the bucket', () => {
-    expect(remotePath({ technology: 'gcs', uriSchema: 'g' }, '/my-bucket/photos/2024')).toBe('g:my-bucket/photos/2024');
-    expect(remotePath({ technology: 'gcs', uriSchema: 'g' }, 'my-bucket')).toBe('g:my-bucket');
-    expect(remotePath({ technology: 'nextcloud', uriSchema: 'nc' }, '//Documents/')).toBe('nc:Documents/');
-    expect(remotePath({ technology: 'onedrive', uriSchema: 'od' }, '/')).toBe('od:');
   });
 });
