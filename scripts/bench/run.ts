@@ -101,7 +101,7 @@ async function main(): Promise<number> {
     for (const result of ran) {
       results.push({
         ...result,
-        method: result.method ? `${result.method} ${load}` : load,
+        method: result.method ? `${result.method.trim()}${/[.!?]$/.test(result.method.trim()) ? '' : '.'} ${load}` : load,
         figures: result.figures.map((f) => ({ ...f, met: goalMet(f) ?? null })),
         ranAt: new Date(began).toISOString(),
         durationS: Math.round((Date.now() - began) / 1000),
