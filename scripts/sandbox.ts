@@ -14,7 +14,12 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { RuleOperation, type Rule, type Storage } from '../shared/hannibal.js';
 import { GcsStandin, type GcsStandinOptions, type Grant } from './standins/gcs/server.js';
+import { DEFAULT_CLIENT as DROPBOX_CLIENT, DropboxStandin, type DropboxStandinOptions } from './standins/dropbox/server.js';
+import { DEFAULT_DRIVE_CLIENT, DRIVE_API_HOST, GdriveStandin, GOOGLE_TOKEN_HOST, type GdriveStandinOptions } from './standins/gdrive/server.js';
 import { HannibalStandin, type HannibalStandinOptions, type HubUser } from './standins/hannibal/server.js';
+import type { Grant as ProviderGrant } from './standins/oauth/authority.js';
+import { DEFAULT_ONEDRIVE_CLIENT, OnedriveStandin, type OnedriveStandinOptions } from './standins/onedrive/server.js';
+import { TlsProxy } from './standins/tls-proxy/proxy.js';
 import { WebdavStandin, type WebdavStandinOptions } from './standins/webdav/webdav-standin.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('..', import.meta.url)).replace(/\/dist\/$/, '/');
@@ -25,6 +30,12 @@ export interface SandboxOptions {
   hub?: HannibalStandinOptions;
   gcs?: GcsStandinOptions;
   webdav?: WebdavStandinOptions;
+  /** Starts the Google Drive stand-in (and the TLS proxy rclone reaches it through); off by default. */
+  gdrive?: GdriveStandinOptions;
+  /** Starts the OneDrive stand-in (Graph + Microsoft's token endpoint) and the TLS proxy rclone reaches it through; off by default. */
+  onedrive?: OnedriveStandinOptions;
+  /** Starts the Dropbox stand-in (both API hosts + the token endpoint) behind the TLS proxy; off by default. */
+  dropbox?: DropboxStandinOptions;
   /** Root for local storages and worker state; default a new temp dir (removed by close()). */
   dir?: string;
 }
@@ -54,6 +65,17 @@ export class Sandbox {
     readonly webdav: WebdavStandin,
     readonly dir: string,
     ownsDir: boolean,
+    /** Present when asked for (`SandboxOptions.gdrive`), with the proxy rclone reaches it through. */
+    readonly gdrive?: { standin: GdriveStandin; proxy: TlsProxy },
+    /** Present when asked for (`SandboxOptions.onedrive`). */
+    readonly onedrive?: OnedriveStandin,
+    /**
+     * One TLS-terminating proxy for every provider stand-in started (their fixed hosts): workers
+     * get its environment, so their rclone reaches the stand-ins.
+     */
+    readonly proxy?: TlsProxy,
+    /** Present when asked for (`SandboxOptions.dropbox`). */
+    readonly dropbox?: DropboxStandin,
   ) {
     this.ownsDir = ownsDir;
     for (const user of hub.users()) this.passwords.add(user.password);
@@ -78,12 +100,21 @@ export class Sandbox {
   static async start(options: SandboxOptions = {}): Promise<Sandbox> {
     const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'worker-sandbox-')));
     await mkdir(dir, { recursive: true });
-    const [hub, gcs, webdav] = await Promise.all([
+    const [hub, gcs, webdav, gdrive, onedrive, dropbox] = await Promise.all([
       HannibalStandin.start({ users: [HUB_USER], ...options.hub }),
       GcsStandin.start(options.gcs),
       WebdavStandin.start(options.webdav),
+      options.gdrive ? GdriveStandin.start(options.gdrive) : undefined,
+      options.onedrive ? OnedriveStandin.start(options.onedrive) : undefined,
+      options.dropbox ? DropboxStandin.start(options.dropbox) : undefined,
     ]);
-    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined);
+    const routes = {
+      ...(gdrive ? { [DRIVE_API_HOST]: gdrive.url, [GOOGLE_TOKEN_HOST]: gdrive.url } : {}),
+      ...onedrive?.proxyRoutes(),
+      ...dropbox?.hosts,
+    };
+    const proxy = Object.keys(routes).length > 0 ? await TlsProxy.start({ routes }) : undefined;
+    return new Sandbox(hub, gcs, webdav, dir, options.dir === undefined, gdrive && proxy ? { standin: gdrive, proxy } : undefined, onedrive, proxy, dropbox);
   }
 
   /** A local storage; its paths are absolute paths on this machine. */
@@ -101,6 +132,45 @@ export class Sandbox {
       ...userIdOf(options),
       clientId: options.withClientCredentials === false ? null : 'gcs-standin-client',
       clientSecret: options.withClientCredentials === false ? null : 'gcs-standin-secret',
+      accessToken: grant.accessToken,
+      refreshToken: grant.refreshToken,
+      expiresAt: grant.expiresAt.toISOString(),
+    });
+    return { storage, grant };
+  }
+
+  /** A OneDrive storage on the stand-in, with a fresh grant (needs `SandboxOptions.onedrive`). */
+  addOnedriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
+    if (!this.onedrive) throw new Error('this sandbox was started without the OneDrive stand-in (SandboxOptions.onedrive)');
+    return this.addOAuthStorage('onedrive', uriSchema, owner, DEFAULT_ONEDRIVE_CLIENT, this.onedrive.oauth.issueGrant());
+  }
+
+  /** A Dropbox storage on the stand-in, with a fresh grant (needs `SandboxOptions.dropbox`). */
+  addDropboxStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: ProviderGrant } {
+    if (!this.dropbox) throw new Error('this sandbox was started without the Dropbox stand-in (SandboxOptions.dropbox)');
+    return this.addOAuthStorage('dropbox', uriSchema, owner, DROPBOX_CLIENT, this.dropbox.issueGrant());
+  }
+
+  /** A Google Drive storage on the Drive stand-in, with a fresh grant (as if the user had authorised it). */
+  addGoogleDriveStorage(uriSchema: string, owner: OwnedBy = {}): { storage: Storage; grant: Grant } {
+    if (!this.gdrive) throw new Error('this sandbox was started without the Google Drive stand-in (SandboxOptions.gdrive)');
+    return this.addOAuthStorage('googledrive', uriSchema, owner, DEFAULT_DRIVE_CLIENT, this.gdrive.standin.issueGrant());
+  }
+
+  /** A hub storage holding a provider grant and the OAuth client it was issued to. */
+  private addOAuthStorage<G extends Grant>(
+    technology: string,
+    uriSchema: string,
+    owner: OwnedBy,
+    client: { clientId: string; clientSecret: string },
+    grant: G,
+  ): { storage: Storage; grant: G } {
+    const storage = this.hub.addStorage({
+      technology,
+      uriSchema,
+      ...userIdOf(owner),
+      clientId: client.clientId,
+      clientSecret: client.clientSecret,
       accessToken: grant.accessToken,
       refreshToken: grant.refreshToken,
       expiresAt: grant.expiresAt.toISOString(),
@@ -149,7 +219,7 @@ export class Sandbox {
    */
   secrets(): string[] {
     const users = this.hub.users().flatMap((user) => [user.passwordHash, user.securityStamp]);
-    return [...this.passwords, ...users, ...this.gcs.issuedSecrets()];
+    return [...this.passwords, ...users, ...this.gcs.issuedSecrets(), ...(this.gdrive?.standin.issuedSecrets() ?? []), ...(this.onedrive?.issuedSecrets() ?? []), ...(this.dropbox?.issuedSecrets() ?? [])];
   }
 
   /** Environment for a worker process pointed at this sandbox, logging in as `options.user` (default the first user). */
@@ -168,20 +238,28 @@ export class Sandbox {
       WORKER_POLL_SECONDS: '1',
       LOG_LEVEL: 'info',
       LOG_FORMAT: 'json',
+      ...(this.gdrive ? { GOOGLEDRIVE_TOKEN_URL: this.gdrive.standin.tokenUrl } : {}),
+      ...(this.onedrive ? { ONEDRIVE_TOKEN_URL: this.onedrive.tokenUrl, ONEDRIVE_GRAPH_URL: this.onedrive.graphUrl } : {}),
+      ...(this.dropbox ? { DROPBOX_TOKEN_URL: this.dropbox.tokenUrl } : {}),
+      ...this.proxy?.env(),
       ...overrides,
     };
   }
 
-  /** Starts a worker process as users run it, logged in as `options.user` (default the first user). */
-  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean } & OwnedBy = {}): WorkerProcess {
-    const worker = new WorkerProcess(name, this.workerEnv(name, overrides, options), options.echo ?? false);
+  /**
+   * Starts a worker process as users run it, logged in as `options.user` (default the first
+   * user). `processGroup`: in a process group of its own (as a shell's job is), so a test can
+   * signal the group as a terminal or `kill -- -<pgid>` does.
+   */
+  spawnWorker(name: string, overrides: Record<string, string> = {}, options: { echo?: boolean; processGroup?: boolean } & OwnedBy = {}): WorkerProcess {
+    const worker = new WorkerProcess(name, this.workerEnv(name, overrides, options), options.echo ?? false, options.processGroup ?? false);
     this.workers.add(worker);
     return worker;
   }
 
   async close(): Promise<void> {
     await Promise.all([...this.workers].map((w) => w.stop()));
-    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close()]);
+    await Promise.all([this.hub.close(), this.gcs.close(), this.webdav.close(), this.proxy?.close(), this.gdrive?.standin.close(), this.onedrive?.close(), this.dropbox?.close()]);
     if (this.ownsDir) await rm(this.dir, { recursive: true, force: true });
   }
 }
@@ -214,9 +292,10 @@ export class WorkerProcess {
     readonly name: string,
     env: Record<string, string>,
     echo: boolean,
+    processGroup = false,
   ) {
     const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('RCLONE_') || k === 'RCLONE_PATH'));
-    this.child = spawn(process.execPath, [WORKER_MAIN], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [WORKER_MAIN], { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: processGroup });
     for (const stream of [this.child.stdout, this.child.stderr]) {
       if (!stream) continue;
       createInterface({ input: stream }).on('line', (line) => {

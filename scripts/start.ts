@@ -1,114 +1,14 @@
 /**
- * `npm start`.
+ * `npm start`. package.json runs it with `exec`, so this is the process npm starts, signals and
+ * forwards signals to (npm forwards SIGINT and SIGTERM to its script; a shell that is not
+ * replaced by `exec` dies of them and orphans what it started — research/real-hannibal.md F3).
  *
- * - With `HANNIBAL_URL` set: runs the worker alone against that hub, as in production.
- * - Without it: the embedded default. Starts the stand-ins (hub with REST + SignalR, a GCS-API
- *   storage whose OAuth tokens live 20 s, a Nextcloud-like WebDAV server), seeds storages and
- *   rules, and runs the worker against them, so a newcomer sees jobs acquired, copied across
- *   several token rotations, verified and reported.
+ * - With `HANNIBAL_URL` set: the worker itself, in this process, as in production: SIGTERM or
+ *   SIGINT drains it (worker/src/main.ts).
+ * - Without it: the embedded demo (scripts/demo.ts).
  *
- * `DEMO_SECONDS=<n>` ends the demo after n seconds (default: run until Ctrl-C).
- * `DEMO_DIR=<dir>` holds the demo's files and worker state (default `.state/demo` in the repo).
+ * Each branch is imported only when chosen: the demo's stand-ins would only slow the worker's
+ * start, and the worker has nothing to add to the demo's process.
  */
-import { spawn } from 'node:child_process';
-import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { jobStateName } from '../shared/hannibal.js';
-import { DEMO_TOKEN_LIFETIME_SECONDS, demoSandboxOptions, seedDemo, verifiedInGcs } from './demo-seed.js';
-import { Sandbox, WORKER_MAIN, REPO_ROOT } from './sandbox.js';
-
-async function runAgainstHub(): Promise<number> {
-  const child = spawn(process.execPath, [WORKER_MAIN], { stdio: 'inherit', env: process.env });
-  const forward = (signal: NodeJS.Signals) => {
-    child.kill(signal);
-  };
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  return new Promise((resolve) => {
-    child.on('exit', (code) => {
-      resolve(code ?? 1);
-    });
-  });
-}
-
-function say(message: string): void {
-  const tag = process.stdout.isTTY ? '\x1b[36m[demo]\x1b[0m' : '[demo]';
-  process.stdout.write(`${tag} ${message}\n`);
-}
-
-async function runDemo(): Promise<number> {
-  // Each demo starts from nothing: no worker state (owner id, pending reports) from an earlier run.
-  const dir = process.env.DEMO_DIR ?? join(REPO_ROOT, '.state', 'demo');
-  await rm(dir, { recursive: true, force: true });
-  const sandbox = await Sandbox.start(demoSandboxOptions(dir));
-  say(`hub (REST + SignalR) ${sandbox.hub.url}, GCS storage ${sandbox.gcs.url} (tokens live ${DEMO_TOKEN_LIFETIME_SECONDS} s), WebDAV ${sandbox.webdav.url}`);
-
-  const { source, files, rules } = await seedDemo(sandbox);
-  const total = [...files.values()].reduce((sum, b) => sum + b.length, 0);
-  say(`seeded ${files.size} files (${(total / 1e6).toFixed(1)} MB) in ${source}, 3 storages (local, GCS, Nextcloud) and ${rules.length} rules`);
-
-  const worker = sandbox.spawnWorker(
-    'laptop',
-    { LOG_FORMAT: 'pretty', TOKEN_REFRESH_THRESHOLD_SECONDS: '10', WORKER_HEARTBEAT_SECONDS: '10' },
-    { echo: true },
-  );
-  const state = { stopping: false };
-  const finish = async (code: number) => {
-    if (state.stopping) return;
-    state.stopping = true;
-    say('stopping the worker (SIGTERM: jobs handed back, rclone stopped) and the stand-ins');
-    await sandbox.close();
-    const stats = sandbox.gcs.stats;
-    say(
-      `GCS stand-in: ${stats.tokenSuccesses} token refreshes by the worker, ${stats.tokenRequestsByRclone} by rclone, ` +
-        `${stats.unauthorized} requests rejected with 401, ${stats.requestsByAccessToken.size} distinct access tokens used`,
-    );
-    process.exit(code);
-  };
-  process.on('SIGINT', () => void finish(0));
-  process.on('SIGTERM', () => void finish(0));
-
-  await new Promise((resolve) => setTimeout(resolve, 1500));
-  for (const rule of rules) sandbox.hub.createJob(rule.id);
-  say(`created ${rules.length} jobs; the hub announces them with NewJobAvailable`);
-
-  let seen = 0;
-  const watcher = setInterval(() => {
-    for (const report of sandbox.hub.reports.slice(seen)) {
-      seen += 1;
-      if (report.state === 2) continue;
-      const job = sandbox.hub.job(report.jobId);
-      say(`hub got report: job ${report.jobId} (${job?.tag ?? '?'}) → ${jobStateName(report.state)}${report.reason ? ` (${report.reason})` : ''}`);
-      if (report.state === 4 && job?.fromRuleId === rules[0]?.id) verifyGcs(sandbox, files);
-    }
-  }, 500);
-  watcher.unref();
-
-  const seconds = Number(process.env.DEMO_SECONDS ?? '0');
-  if (seconds > 0) setTimeout(() => void finish(0), seconds * 1000).unref();
-  const code = await worker.exited;
-  if (!state.stopping) {
-    say(`worker exited with code ${String(code)}`);
-    await finish(code ?? 1);
-  }
-  return 0;
-}
-
-function verifyGcs(sandbox: Sandbox, files: Map<string, Buffer>): void {
-  const stats = sandbox.gcs.stats;
-  say(
-    `verified GCS copy: ${verifiedInGcs(sandbox, files)}/${files.size} files byte for byte; token refreshes by worker ${stats.tokenSuccesses}, ` +
-      `by rclone ${stats.tokenRequestsByRclone}; 401 answers ${stats.unauthorized}; access tokens used ${stats.requestsByAccessToken.size}`,
-  );
-}
-
-const main = process.env.HANNIBAL_URL ? runAgainstHub : runDemo;
-main().then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (err: unknown) => {
-    process.stderr.write(`start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-    process.exit(1);
-  },
-);
+if (process.env.HANNIBAL_URL) await import('../worker/src/main.js');
+else await import('./demo.js');

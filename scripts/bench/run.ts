@@ -11,6 +11,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT } from '../sandbox.js';
+import { benchDropboxBatching } from './dropbox-batching.js';
 import { benchFleet } from './fleet.js';
 import { benchJobLatency } from './job-latency.js';
 import { benchRcCalls } from './rc-calls.js';
@@ -19,8 +20,10 @@ import { benchReauthBurst } from './reauth-burst.js';
 import { formatTable, goalMet, misses, type BenchResult } from './report.js';
 import { benchScale } from './scale.js';
 import { benchSoak } from './soak.js';
+import { benchStartTime } from './start-time.js';
 import { benchStrategies } from './strategies.js';
 import { benchTokenLead } from './token-lead.js';
+import { benchWorkerKill } from './worker-kill.js';
 
 interface Bench {
   id: string;
@@ -32,6 +35,9 @@ const BENCHES: Bench[] = [
   { id: 'rclone-restart', run: async () => [await benchRcloneRestart()] },
   { id: 'rc-calls', run: async (o) => [await benchRcCalls(o)] },
   { id: 'reauth-burst', run: async () => [await benchReauthBurst()] },
+  { id: 'start-time', run: async (o) => [await benchStartTime(o)] },
+  { id: 'worker-kill', run: async (o) => [await benchWorkerKill(o)] },
+  { id: 'dropbox-batching', run: async () => [await benchDropboxBatching()] },
   {
     id: 'token-lead',
     run: async (o) => {

@@ -3,9 +3,9 @@
  * the rclone config (tokens live only in that 0600 file, never in argv or the environment)
  * and a runner that gives rclone a clean environment.
  */
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
 import type { GcsStandin } from '../standins/gcs/server.js';
 
@@ -92,4 +92,23 @@ export function rcloneToken(accessToken: string, expiresAt: Date, refreshToken?:
     ...(refreshToken === undefined ? {} : { refresh_token: refreshToken }),
     expiry: expiresAt.toISOString(),
   };
+}
+
+/** Writes files (keyed by slash-separated relative path) under `root`. */
+export async function writeTree(root: string, files: ReadonlyMap<string, Buffer>): Promise<void> {
+  for (const [path, data] of files) {
+    await mkdir(dirname(join(root, path)), { recursive: true });
+    await writeFile(join(root, path), data);
+  }
+}
+
+/** Reads every file under `root`, keyed by slash-separated relative path. */
+export async function readTree(root: string): Promise<Map<string, Buffer>> {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true });
+  const files = new Map<string, Buffer>();
+  for (const entry of entries.filter((candidate) => candidate.isFile())) {
+    const path = join(entry.parentPath, entry.name);
+    files.set(relative(root, path).split('\\').join('/'), await readFile(path));
+  }
+  return files;
 }

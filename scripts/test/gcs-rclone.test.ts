@@ -3,12 +3,12 @@
  * copy back, expired and revoked access tokens, and rclone refreshing tokens by itself.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { rm, utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { fingerprint } from '../../worker/src/log/fingerprint.js';
 import { DEFAULT_CLIENT, GcsStandin } from '../standins/gcs/server.js';
-import { RcloneSandbox, rcloneToken } from './gcs-rclone-support.js';
+import { RcloneSandbox, rcloneToken, readTree, writeTree } from './gcs-rclone-support.js';
 
 const MiB = 1024 * 1024;
 const BUCKET = 'backups';
@@ -26,25 +26,6 @@ afterEach(async () => {
   await standin.close();
   await sandbox.cleanup();
 });
-
-/** Writes files (keyed by slash-separated relative path) under `root`. */
-async function writeTree(root: string, files: Map<string, Buffer>): Promise<void> {
-  for (const [path, data] of files) {
-    await mkdir(dirname(join(root, path)), { recursive: true });
-    await writeFile(join(root, path), data);
-  }
-}
-
-/** Reads every file under `root`, keyed by slash-separated relative path. */
-async function readTree(root: string): Promise<Map<string, Buffer>> {
-  const entries = await readdir(root, { recursive: true, withFileTypes: true });
-  const files = new Map<string, Buffer>();
-  for (const entry of entries.filter((candidate) => candidate.isFile())) {
-    const path = join(entry.parentPath, entry.name);
-    files.set(relative(root, path).split('\\').join('/'), await readFile(path));
-  }
-  return files;
-}
 
 function smallFiles(count: number): Map<string, Buffer> {
   const files = new Map<string, Buffer>();

@@ -5,13 +5,12 @@
  */
 import { mkdir, access, constants } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { createActor, fromCallback, fromPromise } from 'xstate';
 import type { Settings } from './config/settings.js';
 import { OAUTH_TECHNOLOGIES } from './config/settings.js';
 import { ControlServer, type ControlListen } from './control/server.js';
 import { ControlToken } from './control/token.js';
-import { errorMessage } from './errors.js';
+import { ConfigError, errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
 import { JobRunner } from './jobs/job-runner.js';
@@ -19,12 +18,13 @@ import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
 import { observeHub, type ObservedHub } from './metrics/hub.js';
 import { WorkerMetrics } from './metrics/registry.js';
+import { findExecutable } from './rclone/executable.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
 import { ReauthCoordinator } from './reauth/coordinator.js';
 import { StorageCatalog } from './storage/catalog.js';
 import { graphDriveLookup } from './storage/onedrive-drive.js';
-import { RemoteManager } from './storage/remote-manager.js';
+import { RCLONE_FS_CACHE_ARGS, RemoteManager } from './storage/remote-manager.js';
 import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
@@ -49,6 +49,8 @@ export class Worker {
   readonly events: HubEvents;
   readonly actor: WorkerActor;
   private rclone: RcloneProcess | undefined;
+  /** The first rclone, started with the worker rather than after the hub login (see start()). */
+  private earlyRclone: Promise<RcloneProcess> | undefined;
   private specs: RemoteSpec[] = [];
   private sweepTimer: NodeJS.Timeout | undefined;
   private control: ControlServer | undefined;
@@ -80,7 +82,11 @@ export class Worker {
       new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }),
       this.metrics.hub,
     );
-    this.remotes = new RemoteManager(() => (this.rclone?.isRunning() ? this.rclone.client : undefined), logger);
+    this.remotes = new RemoteManager(
+      () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
+      () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
+      logger,
+    );
     this.tokens = new TokenBroker({
       endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
       hub: this.hub,
@@ -211,6 +217,11 @@ export class Worker {
 
   /** Starts the machine, the hub connection and the token sweep. */
   async start(): Promise<void> {
+    // rclone needs nothing from the hub, so its start (a Go binary: 0.1-0.8 s to answering)
+    // overlaps the hub login and the storage loading instead of following them; the machine's
+    // StartRCloneProcess step adopts it (startRclone).
+    this.earlyRclone = this.launchRclone();
+    this.earlyRclone.catch(() => undefined); // a failure is the StartRCloneProcess step's to handle
     await this.outbox.load();
     this.actor.start();
     this.events.start();
@@ -278,10 +289,13 @@ export class Worker {
     const { settings } = this.options;
     await mkdir(settings.worker.stateDir, { recursive: true, mode: 0o700 });
     await access(settings.worker.stateDir, constants.W_OK);
-    const { stdout } = await execa(settings.rclone.path, ['version'], { timeout: 15_000, stdin: 'ignore' });
+    // Found, not run: `rclone version` cost a process start (0.1–0.4 s) on every start; the
+    // version is logged once rclone answers (`rclone is ready`).
+    const rclone = await findExecutable(settings.rclone.path);
+    if (rclone === undefined) throw new ConfigError(`RCLONE_PATH ${settings.rclone.path}: no such executable file (install rclone, e.g. apt-get install rclone)`);
     this.log.info(
       {
-        rclone: stdout.split('\n')[0],
+        rclone,
         owner: settings.worker.ownerId,
         networks: settings.worker.networks,
         hub: settings.hub.url,
@@ -322,17 +336,25 @@ export class Worker {
     return { found: true };
   }
 
-  private async startRclone(): Promise<void> {
+  private launchRclone(): Promise<RcloneProcess> {
     const { settings } = this.options;
-    const rclone = await RcloneProcess.start({
+    return RcloneProcess.start({
       rclonePath: settings.rclone.path,
       stateDir: join(settings.worker.stateDir, 'rclone'),
+      extraArgs: [...RCLONE_FS_CACHE_ARGS],
       logger: this.options.logger,
       rcObserver: this.metrics.rc,
       onLog: (line) => {
         this.onRcloneLog(line);
       },
     });
+  }
+
+  private async startRclone(): Promise<void> {
+    const early = this.earlyRclone;
+    this.earlyRclone = undefined;
+    let rclone = early ? await early.catch(() => undefined) : undefined;
+    if (!rclone?.isRunning()) rclone = await this.launchRclone();
     this.rclone = rclone;
     void rclone.exited.then((exit) => {
       if (!exit.expected && this.rclone === rclone) this.actor.send({ type: 'RCLONE.EXITED', code: exit.code, signal: exit.signal });
@@ -362,6 +384,9 @@ export class Worker {
   private async shutdown(reason: string): Promise<void> {
     const { settings } = this.options;
     this.log.info({ reason }, 'shutting down');
+    // Stopped before the machine adopted it: it is ours to stop all the same.
+    if (this.earlyRclone) this.rclone ??= await this.earlyRclone.catch(() => undefined);
+    this.earlyRclone = undefined;
     clearInterval(this.sweepTimer);
     await this.control?.close();
     this.reauth.stop();

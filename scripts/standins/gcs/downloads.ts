@@ -3,14 +3,13 @@
  * byte ranges as rclone requests them for seeks and multi-thread downloads.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendRanged } from '../byte-ranges.js';
 import type { StoredObject } from './objects.js';
 import { objectEtag } from './resources.js';
 import type { BandwidthPacer } from './throttle.js';
 
-interface ByteRange {
-  first: number;
-  last: number;
-}
+/** Kept for the Drive stand-in, which imports it from here. */
+export { parseRange, type ByteRange } from '../byte-ranges.js';
 
 export async function sendMedia(req: IncomingMessage, res: ServerResponse, object: StoredObject, pacer: BandwidthPacer): Promise<void> {
   const size = object.data.length;
@@ -24,32 +23,6 @@ export async function sendMedia(req: IncomingMessage, res: ServerResponse, objec
     'x-goog-stored-content-length': String(size),
     'x-goog-hash': `crc32c=${object.crc32c},md5=${object.md5Hash}`,
   };
-  const range = parseRange(req.headers.range, size);
-  if (range === 'unsatisfiable') {
-    res.writeHead(416, { 'content-range': `bytes */${size}`, 'content-length': '0' });
-    res.end();
-    return;
-  }
-  const body = range ? object.data.subarray(range.first, range.last + 1) : object.data;
-  if (range) headers['content-range'] = `bytes ${range.first}-${range.last}/${size}`;
-  headers['content-length'] = String(body.length);
-  res.writeHead(range ? 206 : 200, headers);
-  await pacer.writeBody(res, body);
+  await sendRanged(req, res, object.data, headers, (out, body) => pacer.writeBody(out, body));
 }
 
-/** One `bytes=` range; undefined means "send everything" (no header, or a form not supported). */
-function parseRange(header: string | undefined, size: number): ByteRange | 'unsatisfiable' | undefined {
-  const match = header === undefined ? null : /^bytes=(\d*)-(\d*)$/.exec(header.trim());
-  if (!match) return undefined;
-  const [, from = '', to = ''] = match;
-  if (from === '' && to === '') return undefined;
-  if (from === '') {
-    const suffix = Number(to);
-    if (suffix === 0) return 'unsatisfiable';
-    return { first: Math.max(0, size - suffix), last: size - 1 };
-  }
-  const first = Number(from);
-  if (first >= size) return 'unsatisfiable';
-  const last = to === '' ? size - 1 : Math.min(Number(to), size - 1);
-  return last < first ? undefined : { first, last };
-}

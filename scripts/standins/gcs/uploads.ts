@@ -33,7 +33,7 @@ interface ResumableSession {
 }
 
 /** A parsed `Content-Range` of a resumable PUT: `bytes a-b/total`, `bytes a-b/*`, `bytes *\/total`. */
-interface ContentRange {
+export interface ContentRange {
   first: number | undefined;
   last: number | undefined;
   total: number | undefined;
@@ -208,7 +208,7 @@ export class ObjectUploads {
  * `X-GUploader-No-308: yes` (the Go client does, since Go's HTTP client treats 308 as a
  * redirect) gets 200 with `X-HTTP-Status-Code-Override: 308` instead.
  */
-function sendResumeIncomplete(req: IncomingMessage, res: ServerResponse, received: number): void {
+export function sendResumeIncomplete(req: IncomingMessage, res: ServerResponse, received: number): void {
   const headers: Record<string, string> = { 'content-length': '0' };
   if (received > 0) headers.range = `bytes=0-${received - 1}`;
   const no308 = req.headers['x-guploader-no-308']?.toString().toLowerCase() === 'yes';
@@ -217,7 +217,7 @@ function sendResumeIncomplete(req: IncomingMessage, res: ServerResponse, receive
   res.end();
 }
 
-function parseContentRange(header: string): ContentRange | null {
+export function parseContentRange(header: string): ContentRange | null {
   const match = /^bytes (?:(\d+)-(\d+)|\*)\/(\d+|\*)$/.exec(header.trim());
   if (!match) return null;
   const [, first, last, total] = match;

@@ -92,16 +92,31 @@ export class ProviderOAuth {
 
   /** Counts an API request and checks its bearer token (401 counters included), without answering. */
   check(req: IncomingMessage, call: string): AccessTokenState {
-    this.stats.apiRequests++;
-    const accessToken = bearerToken(req);
-    if (accessToken !== undefined) increment(this.stats.requestsByAccessToken, fingerprint(accessToken));
-    const state = this.authority.checkAccessToken(accessToken);
+    const state = this.observe(req);
     if (state !== 'valid') {
       this.stats.unauthorized++;
       increment(this.stats.unauthorizedByCall, call);
       increment(this.stats.unauthorizedByUserAgent, req.headers['user-agent'] ?? '');
     }
     return state;
+  }
+
+  /**
+   * Counts an API request and the access token it carries, and says whether that token is valid
+   * now, without counting a 401: for URLs that are their own credential (pre-authenticated
+   * upload URLs) but where a client sends a token anyway.
+   */
+  observe(req: IncomingMessage): AccessTokenState {
+    this.stats.apiRequests++;
+    const accessToken = bearerToken(req);
+    if (accessToken !== undefined) {
+      const key = fingerprint(accessToken);
+      const now = Date.now();
+      increment(this.stats.requestsByAccessToken, key);
+      if (!this.stats.accessTokenFirstSeen.has(key)) this.stats.accessTokenFirstSeen.set(key, now);
+      this.stats.accessTokenLastSeen.set(key, now);
+    }
+    return this.authority.checkAccessToken(accessToken);
   }
 
   /** As if a user authorised the app: a fresh grant (refresh token generation 1 + first access token). */

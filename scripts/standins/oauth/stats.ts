@@ -36,6 +36,9 @@ export interface ApiAuthStats {
   unauthorizedByUserAgent: Map<string, number>;
   /** API requests per access token presented, keyed by `fingerprint(accessToken)`. */
   requestsByAccessToken: Map<string, number>;
+  /** When each access token was first and last presented (epoch ms), keyed by fingerprint: when a client switched tokens. */
+  accessTokenFirstSeen: Map<string, number>;
+  accessTokenLastSeen: Map<string, number>;
 }
 
 export type OAuthStats = TokenStats & ApiAuthStats;
@@ -75,6 +78,8 @@ export function createOAuthStats(): OAuthStats {
     unauthorizedByCall: new Map(),
     unauthorizedByUserAgent: new Map(),
     requestsByAccessToken: new Map(),
+    accessTokenFirstSeen: new Map(),
+    accessTokenLastSeen: new Map(),
   };
 }
 

@@ -3,17 +3,27 @@
  * password passed through the environment, private config file), know when it is ready, turn
  * its stderr into log records, and stop it without leaving half-written files behind
  * (research/rclone-lab.md Q1, Q7; DESIGN.md §3).
+ *
+ * rclone runs in its own process group and session, so signals meant for the worker — a Ctrl-C
+ * in a terminal (SIGINT to the foreground group), `kill -- -<pgid>` — reach the worker alone,
+ * which stops the jobs (`job/stop`) and hands them back before it stops rclone. And it never
+ * outlives the worker (parent-death.ts).
+ *
+ * Spawned with `node:child_process`, not execa: execa's one service here (killing the child on
+ * exit) does not apply to a detached child, and importing it cost 170–260 ms of every start.
  */
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
-import { execa } from 'execa';
 import { Agent } from 'undici';
 import type { RcJobList, RcJobStatus } from '../../../shared/rclone-rc.js';
 import { RcloneProcessError, errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import type { RcCallObserver } from '../metrics/recorders.js';
 import { sleep } from '../util/sleep.js';
+import { findExecutable } from './executable.js';
 import { freeLoopbackPort } from './free-port.js';
+import { parentDeathGuard, type ParentDeathGuard } from './parent-death.js';
 import { parseRcloneLogLine, type RcloneLogLevel, type RcloneLogLine } from './log-line.js';
 import { removePidfile, terminateLeftoverRclone, writePidfile } from './pidfile.js';
 import { RcClient } from './rc-client.js';
@@ -50,6 +60,8 @@ export interface RcloneProcessOptions {
   readyTimeoutMs?: number;
   /** Chooses the rc port; default: a free port on 127.0.0.1. */
   portPicker?: () => Promise<number>;
+  /** Ties rclone's life to the worker's; default: the best this host offers (`setpriv`). */
+  guard?: ParentDeathGuard;
   /** Told of every rc call of the client (metrics). */
   rcObserver?: RcCallObserver;
 }
@@ -115,7 +127,14 @@ export class RcloneProcess {
     this.pid = child.pid;
     this.port = port;
     this.configPath = files.configPath;
+    // Whatever ends this process from inside (a second signal, a fatal error), rclone goes with
+    // it: `process.exit` runs 'exit' listeners synchronously, and kill(2) is synchronous.
+    const killOnExit = () => {
+      child.kill('SIGKILL');
+    };
+    process.once('exit', killOnExit);
     this.exited = child.ended.then(async ({ code, signal }) => {
+      process.removeListener('exit', killOnExit);
       this.#running = false;
       this.#ended.abort();
       // The connections belong to this process: later calls fail at once, nothing stays pooled.
@@ -137,15 +156,29 @@ export class RcloneProcess {
    */
   static async start(options: RcloneProcessOptions): Promise<RcloneProcess> {
     const logger = options.logger.child({ component: 'rclone' });
-    const files = await prepareStateDir(options.stateDir);
+    const [files, rclonePath, guard] = await Promise.all([
+      prepareStateDir(options.stateDir),
+      findExecutable(options.rclonePath),
+      options.guard ?? parentDeathGuard(),
+    ]);
+    if (rclonePath === undefined) {
+      throw new RcloneProcessError('WORKER_ERR_RCLONE_SPAWN', `cannot run ${options.rclonePath}: no such executable file`, { permanent: true });
+    }
+    if (guard.mechanism === 'none') {
+      logger.warn('setpriv (util-linux) with --pdeathsig is not available: if the worker is killed with SIGKILL, its rclone stops only at its next log line or at the next start');
+    }
     await terminateLeftoverRclone(files.pidfilePath, files.configPath, logger);
     const pickPort = options.portPicker ?? freeLoopbackPort;
     for (let attempt = 1; ; attempt++) {
       const port = await pickPort();
-      const rclone = await RcloneProcess.launch(options, files, port, logger);
+      const rclone = await RcloneProcess.launch({ ...options, rclonePath }, guard, files, port, logger);
       const outcome = await rclone.waitUntilReady(options.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS);
       if (outcome === 'ready') {
-        logger.info({ rclonePid: rclone.pid, port }, 'rclone is ready');
+        const version = await rclone.client.version().then(
+          (v) => v.version,
+          () => undefined,
+        );
+        logger.info({ rclonePid: rclone.pid, port, version, diesWithWorker: guard.mechanism }, 'rclone is ready');
         return rclone;
       }
       if (outcome === 'timeout') {
@@ -231,7 +264,7 @@ export class RcloneProcess {
     return [...finished.values()];
   }
 
-  private static async launch(options: RcloneProcessOptions, files: RcloneStateFiles, port: number, logger: Logger): Promise<RcloneProcess> {
+  private static async launch(options: RcloneProcessOptions, guard: ParentDeathGuard, files: RcloneStateFiles, port: number, logger: Logger): Promise<RcloneProcess> {
     const password = randomBytes(32).toString('base64url');
     const args = [
       'rcd',
@@ -245,7 +278,7 @@ export class RcloneProcess {
       options.jobExpireDuration ?? DEFAULT_JOB_EXPIRE_DURATION,
       ...(options.extraArgs ?? []),
     ];
-    const child = spawnRclone(options.rclonePath, args, rcloneEnvironment(password), (raw) => {
+    const child = spawnRclone(guard.command(options.rclonePath, args), rcloneEnvironment(password), (raw) => {
       logStderrLine(raw, logger, options.onLog);
     });
     const { pid } = child;
@@ -284,17 +317,15 @@ export class RcloneProcess {
   }
 }
 
-function spawnRclone(rclonePath: string, args: string[], env: Record<string, string>, onLine: (line: string) => void): RcloneChild {
-  const subprocess = execa(rclonePath, args, {
-    stdin: 'ignore',
-    stdout: 'ignore',
-    stderr: 'pipe',
+function spawnRclone(command: { file: string; args: string[] }, env: Record<string, string>, onLine: (line: string) => void): RcloneChild {
+  const subprocess = spawn(command.file, command.args, {
+    // stdout stays unused; stderr is the log and, once the worker is gone, the pipe whose
+    // breaking ends rclone (parent-death.ts).
+    stdio: ['ignore', 'ignore', 'pipe'],
     env,
-    extendEnv: false,
-    buffer: false,
-    reject: false,
-    // Kill rclone when this process exits; a SIGKILLed worker leaves it behind, which is what the pidfile is for.
-    cleanup: true,
+    // setsid(): its own session and process group, out of reach of the terminal's and the
+    // worker's group signals.
+    detached: true,
   });
   const tail: string[] = [];
   const stderrRead = new Promise<void>((resolve) => {
@@ -307,16 +338,21 @@ function spawnRclone(rclonePath: string, args: string[], env: Record<string, str
     });
     lines.once('close', resolve);
   });
+  const exited = new Promise<{ code: number | null; signal: string | null; spawnError: string | undefined }>((resolve) => {
+    subprocess.once('error', (err) => {
+      // Only a failed spawn matters here; 'exit' never follows it.
+      if (subprocess.pid === undefined) resolve({ code: null, signal: null, spawnError: err.message });
+    });
+    subprocess.once('exit', (code, signal) => {
+      resolve({ code, signal, spawnError: undefined });
+    });
+  });
   return {
     pid: subprocess.pid,
     kill: (signal) => {
       subprocess.kill(signal);
     },
-    ended: Promise.all([subprocess, stderrRead]).then(([result]) => ({
-      code: result.exitCode ?? null,
-      signal: result.signal ?? null,
-      spawnError: subprocess.pid === undefined ? result.originalMessage : undefined,
-    })),
+    ended: Promise.all([exited, stderrRead]).then(([result]) => result),
     stderrTail: () => tail.join('\n'),
   };
 }

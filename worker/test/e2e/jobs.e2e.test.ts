@@ -35,6 +35,9 @@ describe('a hub job, end to end', () => {
     await worker.waitForLog((r) => r.msg === 'connected to the hub');
     await worker.waitForLog((r) => r.msg === 'rclone ready');
     const rcPassword = rcPasswordOf(worker.rclonePid());
+    // The worker asks for work once it is Running; only a job created after that first
+    // (empty) acquisition can be the one NewJobAvailable announces.
+    await expect.poll(() => sandbox.hub.acquisitions.filter((a) => a.owner === 'worker-a').length, { timeout: 30_000, interval: 50 }).toBeGreaterThan(0);
 
     const job = sandbox.hub.createJob(rule.id);
     const reports = await waitForTerminalReport(sandbox, job.id, 60_000);

@@ -88,6 +88,16 @@ describe('RcloneProcess.start', () => {
     expect(await readFile(join(rclone.configPath, '..', 'rclone.pid'), 'utf8')).toBe(`${rclone.pid}\n`);
   });
 
+  it('runs rclone as its own child (setpriv execs in place) in its own process group and session', async () => {
+    const rclone = await start();
+    const stat = await readFile(`/proc/${rclone.pid}/stat`, 'utf8');
+    const [, ppid, pgrp, session] = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    expect(ppid).toBe(process.pid);
+    // A Ctrl-C in a terminal or `kill -- -<pgid>` of the worker's group does not reach it.
+    expect(pgrp).toBe(rclone.pid);
+    expect(session).toBe(rclone.pid);
+  });
+
   it('passes the rc credentials through the environment only, never argv or logs', async () => {
     const { logger, records } = captureLogger();
     const rclone = await start({ logger });
@@ -232,7 +242,8 @@ describe('RcloneProcess leftovers', () => {
     await writeFile(configPath, '', { mode: 0o600 });
     const orphanPort = await freeLoopbackPort();
     const orphan = spawnStray(RCLONE_PATH, ['rcd', '--rc-addr', `127.0.0.1:${orphanPort}`, '--config', configPath, '--rc-no-auth']);
-    await vi.waitFor(() => new RcClient({ baseUrl: `http://127.0.0.1:${orphanPort}`, user: '', password: '' }).noop());
+    // rclone takes 0.1 s to answer when the machine is idle, seconds when it is not.
+    await vi.waitFor(() => new RcClient({ baseUrl: `http://127.0.0.1:${orphanPort}`, user: '', password: '' }).noop(), { timeout: 15_000, interval: 50 });
     await writeFile(join(stateDir, 'rclone.pid'), `${orphan.pid}\n`);
     const { logger, records } = captureLogger();
 

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi, type MockIns
 import type { Storage } from '../../../shared/hannibal.js';
 import type { RcloneToken } from '../../../shared/rclone-rc.js';
 import { RcError } from '../../src/errors.js';
+import { ConfigTokenError, goTime, rcloneTokenJson } from '../../src/rclone/config-token.js';
 import { silentLogger } from '../../src/log/logger.js';
 import { obscure, reveal } from '../../src/rclone/obscure.js';
 import { RcloneProcess } from '../../src/rclone/process.js';
@@ -24,7 +25,7 @@ let calls: { create: MockInstance<RcClient['configCreate']>; update: MockInstanc
 beforeAll(async () => {
   rclone = await RcloneProcess.start({ rclonePath: 'rclone', stateDir: await dirs.make('remote-manager-'), logger: silentLogger() });
   rc = rclone.client;
-  remotes = new RemoteManager(() => rc, silentLogger());
+  remotes = new RemoteManager(() => rc, () => rclone.configPath, silentLogger());
 });
 
 afterAll(async () => {
@@ -113,17 +114,13 @@ describe('RemoteManager.apply', () => {
     expect(configCalls()).toBe(0);
   });
 
-  it.each(['bucketstore', 'dbx', 'gdrive', 'od'])('pushes only the token of %s when only the token changed', async (name) => {
+  it.each(['bucketstore', 'dbx', 'gdrive', 'od'])('pushes only the token of %s when only the token changed, without an rc config write', async (name) => {
     await remotes.apply(spec(name, context('EwB-1')));
     const before = (await stored(name))!;
     resetCalls();
     const next = spec(name, context('EwB-2'));
     expect(await remotes.apply(next)).toEqual({ action: 'token-pushed', diff: { kind: 'token-only' } });
-    expect(calls.create).not.toHaveBeenCalled();
-    expect(calls.remove).not.toHaveBeenCalled();
-    expect(calls.update).toHaveBeenCalledTimes(1);
-    expect(calls.update.mock.calls[0]![0]).toBe(name);
-    expect(Object.keys(calls.update.mock.calls[0]![1])).toEqual(['token']);
+    expect(configCalls()).toBe(0);
     const after = (await stored(name))!;
     expect(JSON.parse(after.token!)).toMatchObject({ access_token: 'EwB-2' });
     expect({ ...after, token: undefined }).toEqual({ ...before, token: undefined });
@@ -193,34 +190,44 @@ describe('RemoteManager.apply', () => {
   });
 
   it('without a running rclone every call is an RcError', async () => {
-    const offline = new RemoteManager(() => undefined, silentLogger());
+    const offline = new RemoteManager(() => undefined, () => undefined, silentLogger());
     await expect(offline.apply(spec('disk'))).rejects.toBeInstanceOf(RcError);
     await expect(offline.dump()).rejects.toBeInstanceOf(RcError);
   });
 
   it('without a running rclone a token push is a no-op that says so', async () => {
-    const offline = new RemoteManager(() => undefined, silentLogger());
+    const offline = new RemoteManager(() => undefined, () => undefined, silentLogger());
     await expect(offline.pushToken('od', token('x'))).resolves.toBe(false);
   });
 });
 
 describe('RemoteManager.pushToken', () => {
-  it.each(['bucketstore', 'dbx', 'gdrive', 'od'])('updates only the token of %s', async (name) => {
+  it.each(['bucketstore', 'dbx', 'gdrive', 'od'])('changes only the token of %s, in rclone’s own encoding, without any rc config write', async (name) => {
     await remotes.apply(spec(name, context('EwB-1')));
     const before = (await stored(name))!;
     resetCalls();
     const pushed = token('EwB-pushed');
     await expect(remotes.pushToken(name, pushed)).resolves.toBe(true);
-    expect(calls.update).toHaveBeenCalledTimes(1);
-    expect(calls.update.mock.calls[0]![1]).toEqual({ token: JSON.stringify(pushed) });
-    expect(calls.update.mock.calls[0]![2]).toEqual({ oauth: true });
+    expect(configCalls()).toBe(0);
     const after = (await stored(name))!;
-    expect(JSON.parse(after.token!)).toEqual(pushed);
+    expect(after.token).toBe(rcloneTokenJson(pushed));
+    expect(JSON.parse(after.token!)).toEqual({ ...pushed, expiry: goTime(Date.parse(pushed.expiry)) });
     expect({ ...after, token: undefined }).toEqual({ ...before, token: undefined });
   });
 
   it('to a remote rclone does not have is an error', async () => {
-    await expect(remotes.pushToken('nowhere', token('x'))).rejects.toBeInstanceOf(RcError);
+    await expect(remotes.pushToken('nowhere', token('x'))).rejects.toBeInstanceOf(ConfigTokenError);
+  });
+});
+
+describe('RemoteManager.reloadRemote', () => {
+  it('rewrites the remote through config/update (which makes rclone drop its cached Fs) and leaves it as specified', async () => {
+    const wanted = spec('dbx', context('EwB-1'));
+    await remotes.apply(wanted);
+    resetCalls();
+    await remotes.reloadRemote(wanted);
+    expect(calls.update).toHaveBeenCalledTimes(1);
+    expect(await remotes.diff(wanted)).toEqual({ kind: 'equal' });
   });
 });
 
