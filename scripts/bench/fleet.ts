@@ -8,8 +8,9 @@
  */
 import { join } from 'node:path';
 import { JobState } from '../../shared/hannibal.js';
+import { isLive } from '../processes.js';
 import { makeTree, Sandbox, type WorkerProcess } from '../sandbox.js';
-import { cpuSecondsOf, isAlive, pause, untilRunning, waitFor } from './probes.js';
+import { cpuSecondsOf, pause, untilRunning, waitFor } from './probes.js';
 import type { BenchResult, Figure } from './report.js';
 
 /** The hub's heartbeat deadline for the bench (Hannibal's is 120 s). */
@@ -202,7 +203,7 @@ async function runFleet(workerCount: number, jobCount: number, kill: boolean): P
   } finally {
     await sandbox.close();
     // An rclone that outlived its SIGKILLed worker is ours to end.
-    for (const pid of strays) if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of strays) if (isLive(pid)) process.kill(pid, 'SIGKILL');
   }
 }
 
@@ -225,7 +226,7 @@ async function followKill(
   rclonePid: number | undefined,
 ): Promise<KillOutcome> {
   await pause(5_000);
-  const rcloneOutlived = rclonePid !== undefined && isAlive(rclonePid);
+  const rcloneOutlived = rclonePid !== undefined && isLive(rclonePid);
   const finishedElsewhere = () => {
     const jobs = sandbox.hub.jobs();
     return held.every((h) => jobs.some((j) => j.fromRuleId === h.ruleId && j.id !== h.id && j.state === JobState.DoneSuccess));

@@ -3,8 +3,8 @@
  * CPU time of its processes (/proc), the number of rc calls its rclone served, and its
  * Prometheus metrics on the control endpoint.
  */
-import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { procStat } from '../processes.js';
 import type { LogRecord, WorkerProcess } from '../sandbox.js';
 
 export { loggedAt } from '../sandbox.js';
@@ -43,35 +43,9 @@ export function memoryOf(pid: number): Memory {
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
 }
 
-/** Clock ticks per second of /proc/<pid>/stat's CPU times. */
-const CLOCK_TICKS = (() => {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-})();
-
 /** CPU time (user + system) the process has used so far, in seconds; NaN once it is gone. */
 export function cpuSecondsOf(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name (field 2) is in parentheses and may hold spaces: count from after it.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  } catch {
-    return Number.NaN;
-  }
-}
-
-/** Whether a process with this pid is still alive (zombies count as gone). */
-export function isAlive(pid: number): boolean {
-  if (!existsSync(`/proc/${pid}`)) return false;
-  try {
-    return !/^State:\s+Z/m.test(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  } catch {
-    return false;
-  }
+  return (procStat(pid)?.cpuMs ?? Number.NaN) / 1000;
 }
 
 /**
