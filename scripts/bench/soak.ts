@@ -81,6 +81,7 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
       method: [
         `One worker (WORKER_MAX_JOBS 4, poll 1 s, heartbeat 5 s, TOKEN_REFRESH_THRESHOLD_SECONDS=10) for ${totalSeconds} s: ${RULES_PER_KIND} local → local and ${RULES_PER_KIND} local → GCS rules of ${FILES} files × ${FILE_BYTES / 1000} kB, each re-run by the hub ${RESCHEDULE_MS} ms after its job ended; GCS access tokens live ${TOKEN_LIFETIME_SECONDS} s.`,
         `VmRSS from /proc/<pid>/status every ${SAMPLE_EVERY_MS / 1000} s; "after warm-up" = median of the samples in ${warmupSeconds}–${warmupSeconds + spanSeconds} s, "at the end" = median of the last ${spanSeconds} s; heap from the worker's /metrics (nodejs_heap_size_used_bytes). The goal is not a CI test.`,
+        `Median RSS / heap used per minute (MB): ${perMinute(samples)}.`,
       ].join(' '),
       figures: [
         { name: 'worker RSS after warm-up', value: warmRss, unit: 'MB' },
@@ -90,6 +91,7 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
         { name: 'worker peak RSS', value: peakMb, unit: 'MB' },
         { name: 'worker heap used after warm-up', value: median(warm.map((s) => s.heapMb)), unit: 'MB' },
         { name: 'worker heap used at the end', value: median(end.map((s) => s.heapMb)), unit: 'MB' },
+        { name: 'worker heap trend after warm-up', value: slopePerMinute(afterWarmup.map((s) => [s.at, s.heapMb])), unit: 'MB/min' },
         { name: 'rclone RSS after warm-up', value: median(warm.map((s) => s.rcloneRssMb)), unit: 'MB' },
         { name: 'rclone RSS at the end', value: median(end.map((s) => s.rcloneRssMb)), unit: 'MB' },
         { name: 'worker CPU share', value: (cpuSeconds / totalSeconds) * 100, unit: '%' },
@@ -103,6 +105,15 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
   } finally {
     await sandbox.close();
   }
+}
+
+/** "0–1 min 93/25, 1–2 min 95/26, …": the samples' medians per minute. */
+function perMinute(samples: Sample[]): string {
+  const minutes = Math.ceil((samples.at(-1)?.at ?? 0) / 60);
+  return Array.from({ length: minutes }, (_, m) => {
+    const inMinute = samples.filter((s) => s.at >= m * 60 && s.at < (m + 1) * 60);
+    return `${m}–${m + 1} min ${median(inMinute.map((s) => s.rssMb)).toFixed(0)}/${median(inMinute.map((s) => s.heapMb)).toFixed(0)}`;
+  }).join(', ');
 }
 
 /** Least-squares slope of (seconds, value) points, per minute. */

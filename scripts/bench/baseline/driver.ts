@@ -49,7 +49,11 @@ export interface RestartPolicy {
   pollMs: number;
   /** `Executing` heartbeat per job (.NET: 5 s). */
   heartbeatMs: number;
-  /** No progress for this long while the job's token is expired → restart (.NET: 5 min). */
+  /**
+   * No progress for this long while the job's token is expired → restart (.NET: 5 min). It must
+   * outlast the normal gaps in rclone's byte count: socket buffers take whole small files at
+   * once, so on a slow link the count moves in steps several seconds apart.
+   */
   stallMs: number;
   /** This many auth errors in rclone's log → restart (.NET: 3). */
   authErrorLines: number;
@@ -62,7 +66,7 @@ export interface RestartPolicy {
 export const RESTART_POLICY: RestartPolicy = {
   pollMs: 1_000,
   heartbeatMs: 5_000,
-  stallMs: 5_000,
+  stallMs: 30_000,
   authErrorLines: 3,
   retryMs: 2_000,
   refreshBufferMs: 2_000,
