@@ -13,11 +13,13 @@ import { ControlToken } from './control/token.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
+import { TenantGuard } from './hub/tenancy.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
 import { observeHub, type ObservedHub } from './metrics/hub.js';
 import { WorkerMetrics } from './metrics/registry.js';
+import { OutboundDispatcher } from './outbound/dispatcher.js';
 import { findExecutable } from './rclone/executable.js';
 import { detectAuthFailure, type RcloneLogLine } from './rclone/log-line.js';
 import { RcloneProcess } from './rclone/process.js';
@@ -29,7 +31,9 @@ import type { RemoteSpec } from './storage/remote-spec.js';
 import { createWorkerMachine, DEFAULT_TIMING, type MachineTiming, type RunJobsEvent, type WorkerActor } from './supervisor/machine.js';
 import { rootTransitions, stateName, transitionLogger } from './supervisor/transition-log.js';
 import { TokenBroker } from './tokens/broker.js';
+import { FileJournalMedium, GrantJournal } from './tokens/grant-journal.js';
 import { HttpTokenEndpoint } from './tokens/token-endpoint.js';
+import { settleWithin } from './util/concurrency.js';
 
 export interface WorkerOptions {
   settings: Settings;
@@ -39,8 +43,14 @@ export interface WorkerOptions {
 
 export class Worker {
   readonly metrics: WorkerMetrics;
+  /** Which storages and jobs are this worker's user's; the hub's rows enter the worker through it. */
+  readonly tenancy: TenantGuard;
+  /** The hub as every service sees it: through the tenancy guard, every call observed. */
   readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
+  readonly grants: GrantJournal;
+  /** The worker's own HTTP to providers and the hub: proxy and private CA (outbound/dispatcher.ts). */
+  private readonly outbound: OutboundDispatcher;
   readonly catalog: StorageCatalog;
   readonly remotes: RemoteManager;
   readonly outbox: ReportOutbox;
@@ -61,6 +71,7 @@ export class Worker {
     const { settings, logger } = options;
     this.log = logger.child({ component: 'worker' });
 
+    this.outbound = new OutboundDispatcher(settings.outbound);
     const machine = createWorkerMachine(options.timing ?? DEFAULT_TIMING);
     // Scrape-time sources read the services built below; nothing is scraped before start().
     this.metrics = new WorkerMetrics({
@@ -78,18 +89,22 @@ export class Worker {
       },
     });
 
-    this.hub = observeHub(
-      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger }),
-      this.metrics.hub,
+    this.tenancy = new TenantGuard(
+      new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound }),
+      logger,
     );
+    this.hub = observeHub(this.tenancy, this.metrics.hub);
     this.remotes = new RemoteManager(
       () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
       () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
       logger,
     );
+    this.grants = new GrantJournal(new FileJournalMedium(join(settings.worker.stateDir, 'grants'), logger), logger);
     this.tokens = new TokenBroker({
-      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000 }),
+      endpoint: new HttpTokenEndpoint({ timeoutMs: settings.tokens.requestTimeoutSeconds * 1000, dispatcher: this.outbound }),
       hub: this.hub,
+      journal: this.grants,
+      recorder: this.metrics.tokens,
       sink: this.remotes,
       logger,
       providers: settings.tokens.providers,
@@ -99,7 +114,7 @@ export class Worker {
     });
     this.catalog = new StorageCatalog({
       tokens: this.tokens,
-      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl),
+      driveLookup: graphDriveLookup(settings.tokens.onedriveGraphUrl, { dispatcher: this.outbound }),
       tokenUrls: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, settings.tokens.providers[t].tokenUrl])) as Record<
         (typeof OAUTH_TECHNOLOGIES)[number],
         string
@@ -115,6 +130,8 @@ export class Worker {
       catalog: this.catalog,
       remotes: this.remotes,
       tokens: this.tokens,
+      tenancy: this.tenancy,
+      recorder: this.metrics.jobs,
       reloadStorages: () => this.reloadStorages(),
       acquire: { username: settings.hub.username, capabilities: 'rclone', owner: settings.worker.ownerId, networks: settings.worker.networks },
       settings: {
@@ -124,14 +141,16 @@ export class Worker {
         stallSeconds: settings.worker.stallSeconds,
         reauthWaitSeconds: settings.worker.reauthWaitSeconds,
         acquirePollSeconds: settings.hub.acquirePollSeconds,
+        ...settings.jobs,
       },
       logger,
     });
     this.tokens.addListener({
       reauthorized: (storageId) => {
-        this.jobs.storageReauthorized(storageId);
+        this.jobs.credentialsReplaced(storageId);
       },
       reauthRequired: (storageId) => {
+        this.jobs.grantDead(storageId);
         this.metrics.tokens.breakerOpened(this.catalog.byId(storageId)?.technology ?? 'unknown');
       },
     });
@@ -150,6 +169,10 @@ export class Worker {
       signalrUrl: settings.hub.signalrUrl,
       logger,
       onEvent: (event) => {
+        if (event.type === 'JobUpdated') {
+          this.jobs.hubUpdated(event.jobId, event.state);
+          return;
+        }
         this.metrics.hub.event(event.type);
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
@@ -223,6 +246,8 @@ export class Worker {
     this.earlyRclone = this.launchRclone();
     this.earlyRclone.catch(() => undefined); // a failure is the StartRCloneProcess step's to handle
     await this.outbox.load();
+    // Before the machine can load storages (and refresh anything): grants a crash left behind.
+    await this.grants.load();
     this.actor.start();
     this.events.start();
     this.sweepTimer = setInterval(() => {
@@ -303,6 +328,17 @@ export class Worker {
         maxJobs: settings.worker.maxJobs,
       },
       'worker configuration',
+    );
+    const { outbound, tokens } = settings;
+    this.log.info(
+      {
+        hub: this.outbound.describe(settings.hub.url),
+        graph: this.outbound.describe(tokens.onedriveGraphUrl),
+        tokenEndpoints: Object.fromEntries(OAUTH_TECHNOLOGIES.map((t) => [t, this.outbound.describe(tokens.providers[t].tokenUrl)])),
+        noProxy: outbound.noProxy,
+        privateCa: outbound.caFile,
+      },
+      'outbound HTTP of the worker',
     );
   }
 
@@ -400,6 +436,9 @@ export class Worker {
     });
     this.tokens.stop();
     this.jobs.stopTimers();
+    // Lets a token answer in flight arrive (a rotated grant must reach the journal), briefly.
+    const closed = await settleWithin(this.outbound.close(), 2000);
+    if (closed.status === 'pending') await this.outbound.destroy().catch(() => undefined);
     this.log.info('worker stopped');
   }
 }

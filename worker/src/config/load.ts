@@ -71,6 +71,43 @@ export function persistentOwnerId(stateDir: string): string {
   return id;
 }
 
+/**
+ * A proxy variable as Go (and so rclone) reads it: the upper-case name wins over the lower-case
+ * one; a value without a scheme means `http://`. A proxy URL may carry credentials, so a bad
+ * value is reported without it.
+ */
+function proxyUrl(r: EnvReader, name: 'HTTPS_PROXY' | 'HTTP_PROXY'): string | undefined {
+  const used = r.raw(name) !== undefined ? name : name.toLowerCase();
+  const value = r.raw(used);
+  if (value === undefined) return undefined;
+  try {
+    const parsed = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? value : `http://${value}`);
+    if ((parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.hostname === '') throw new Error('not an http(s) proxy');
+    return parsed.href;
+  } catch {
+    r.problems.push(`${used} must be an http:// or https:// proxy URL (value not shown: it may hold a password)`);
+    return undefined;
+  }
+}
+
+/** `SSL_CERT_FILE` (+ `NODE_EXTRA_CA_CERTS`, which Node drops once a CA list is given explicitly). */
+function privateCa(r: EnvReader): { caFile: string | undefined; caPem: string | undefined } {
+  const caFile = r.raw('SSL_CERT_FILE');
+  if (caFile === undefined) return { caFile, caPem: undefined };
+  const pems: string[] = [];
+  for (const [name, file] of [['SSL_CERT_FILE', caFile], ['NODE_EXTRA_CA_CERTS', r.raw('NODE_EXTRA_CA_CERTS')]] as const) {
+    if (file === undefined) continue;
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (!text.includes('-----BEGIN CERTIFICATE-----')) r.problems.push(`${name} ${file} holds no PEM certificate`);
+      else pems.push(text);
+    } catch (err) {
+      r.problems.push(`${name} cannot be read: ${(err as NodeJS.ErrnoException).code ?? String(err)} (${file})`);
+    }
+  }
+  return { caFile, caPem: pems.length > 0 ? pems.join('\n') : undefined };
+}
+
 function providerSettings(r: EnvReader, tech: OAuthTechnology): OAuthProviderSettings {
   const prefix = tech.toUpperCase();
   return {
@@ -135,6 +172,13 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       reauthDebounceMs: r.int('WORKER_REAUTH_DEBOUNCE_MS', 500, { min: 0, max: 60_000 }),
       shutdownTimeoutSeconds: r.int('WORKER_SHUTDOWN_TIMEOUT_SECONDS', 60, { min: 1, max: 3600 }),
     },
+    jobs: {
+      retries: r.int('WORKER_JOB_RETRIES', 5, { min: 0, max: 100 }),
+      retrySeconds: r.int('WORKER_JOB_RETRY_SECONDS', 30, { min: 1, max: 3600 }),
+      retryMaxSeconds: r.int('WORKER_JOB_RETRY_MAX_SECONDS', 600, { min: 1, max: 86_400 }),
+      handbackWindowSeconds: r.int('WORKER_HANDBACK_WINDOW_SECONDS', 1800, { min: 0, max: 7 * 86_400 }),
+      acquireBackoffMaxSeconds: r.int('WORKER_ACQUIRE_BACKOFF_MAX_SECONDS', 60, { min: 1, max: 3600 }),
+    },
     control: controlSettings(r),
     rclone: { path: r.string('RCLONE_PATH', 'rclone') },
     tokens: {
@@ -145,6 +189,12 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       providers,
       onedriveGraphUrl: r.url('ONEDRIVE_GRAPH_URL') ?? r.url('ONEDRIVE_API_URL', DEFAULT_ONEDRIVE_GRAPH_URL),
       gcsApiUrl: r.url('GCS_API_URL'),
+    },
+    outbound: {
+      httpsProxy: proxyUrl(r, 'HTTPS_PROXY'),
+      httpProxy: proxyUrl(r, 'HTTP_PROXY'),
+      noProxy: r.raw('NO_PROXY') ?? r.raw('no_proxy'),
+      ...privateCa(r),
     },
     log: {
       level: r.oneOf('LOG_LEVEL', ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], 'info'),

@@ -56,6 +56,18 @@ export interface Settings {
     /** Bearer token for stop/start/abort; undefined = `<stateDir>/control-token`, generated. */
     tokenFile: string | undefined;
   };
+  /** Failed jobs and hand-backs (jobs/lifecycle.ts, jobs/handback.ts); the README's failure table. */
+  jobs: {
+    /** Re-runs of a job after transient failures before it is handed back to the hub. */
+    retries: number;
+    /** First retry delay; doubles per retry up to `retryMaxSeconds`. */
+    retrySeconds: number;
+    retryMaxSeconds: number;
+    /** A job this worker handed back after failures is not run by it again for this long. */
+    handbackWindowSeconds: number;
+    /** Ceiling of the delay between acquisition rounds that had to hand jobs back unrun. */
+    acquireBackoffMaxSeconds: number;
+  };
   rclone: {
     /** The rclone binary (default `rclone` on PATH). */
     path: string;
@@ -74,6 +86,22 @@ export interface Settings {
     onedriveGraphUrl: string;
     /** rclone gcs `endpoint` (GCS JSON API base); undefined = rclone's default (Google). */
     gcsApiUrl: string | undefined;
+  };
+  /**
+   * The worker's own outbound HTTP (token endpoints, Microsoft Graph, the hub's REST API), from
+   * the standard variables its rclone reads too (see outbound/dispatcher.ts).
+   */
+  outbound: {
+    /** `HTTPS_PROXY` (or `https_proxy`): proxy for https URLs. */
+    httpsProxy: string | undefined;
+    /** `HTTP_PROXY` (or `http_proxy`): proxy for http URLs only. */
+    httpProxy: string | undefined;
+    /** `NO_PROXY` (or `no_proxy`): hosts, domains, IPs and CIDRs reached directly. */
+    noProxy: string | undefined;
+    /** `SSL_CERT_FILE`: a PEM bundle of private CAs, trusted in addition to the built-in roots. */
+    caFile: string | undefined;
+    /** Its certificates, plus those of `NODE_EXTRA_CA_CERTS` (which an explicit CA list would drop). */
+    caPem: string | undefined;
   };
   log: { level: string; format: 'json' | 'pretty' };
 }

@@ -8,15 +8,23 @@ import type { OAuthTechnology } from '../config/settings.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log/logger.js';
 import { isOAuthTechnology, type AdoptResult, type TokenBroker } from '../tokens/broker.js';
+import { mapConcurrent, settleWithin } from '../util/concurrency.js';
 import type { DriveLookup, OnedriveDrive } from './onedrive-drive.js';
 import { buildRemoteSpec, remotePath, type RemoteSpec } from './remote-spec.js';
 
 export interface CatalogOptions {
-  tokens: Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken'>;
+  tokens: Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken' | 'settleJournal'>;
   driveLookup: DriveLookup;
   tokenUrls: Record<OAuthTechnology, string>;
   gcsApiUrl: string | undefined;
   logger: Logger;
+  /**
+   * How long a start waits for one storage (its token refresh, OneDrive's drive lookup) before
+   * it builds that storage's remote with what it has. Default 1000 ms.
+   */
+  startGraceMs?: number;
+  /** Storages prepared at the same time at a start. Default 8. */
+  startConcurrency?: number;
 }
 
 /**
@@ -45,6 +53,7 @@ export class StorageCatalog {
       }
     }
     for (const storage of storages) this.upsert(storage);
+    this.options.tokens.settleJournal();
     return { removed };
   }
 
@@ -92,12 +101,13 @@ export class StorageCatalog {
   }
 
   /**
-   * The remote this storage should be now. For OAuth storages the token is made valid for at
-   * least a minute first (a refresh when needed); throws when that is impossible.
+   * The remote this storage should be now. For OAuth storages the token is made valid for rclone
+   * first (a refresh when needed); throws when that is impossible. `waitBudgetMs` bounds the
+   * wait for refresh retries (default: the broker's, the wait a job accepts).
    */
-  async desiredRemote(storage: Storage): Promise<RemoteSpec> {
+  async desiredRemote(storage: Storage, waitBudgetMs?: number): Promise<RemoteSpec> {
     if (!isOAuthTechnology(storage.technology)) return buildRemoteSpec(storage);
-    const token = await this.options.tokens.ensureFresh(storage.id, MIN_TOKEN_VALIDITY_FOR_REMOTE_MS);
+    const token = await this.options.tokens.ensureFresh(storage.id, MIN_TOKEN_VALIDITY_FOR_REMOTE_MS, waitBudgetMs);
     const technology = storage.technology;
     const onedriveDrive = technology === 'onedrive' ? await this.onedriveDrive(storage, token.access_token) : undefined;
     return buildRemoteSpec(storage, {
@@ -109,33 +119,53 @@ export class StorageCatalog {
   }
 
   /**
-   * Specs for every storage that can be built now. OAuth storages whose token cannot be made
-   * valid still get a remote with the token they have (rclone accepts an expired one; a job
-   * will refresh before it starts), so the remote exists when new credentials arrive.
+   * Specs for every storage, for a start of rclone; no single storage can hold the start up
+   * (side-by-side.md T3: one dead token endpoint delayed `Running` by 37–62 s). Storages are
+   * prepared side by side (bounded), each token gets one refresh attempt without waiting for
+   * retries, and a storage that is not ready within the start grace gets its remote with the
+   * token it has — rclone accepts an expired one — or none (OneDrive, whose remote needs Graph),
+   * so the remote exists when the token or new credentials arrive. Its refresh goes on in the
+   * background (the broker retries and pushes), and a job on it refreshes and re-applies its
+   * remote just in time, waiting as the job rules say.
    */
   async desiredRemotes(): Promise<{ specs: RemoteSpec[]; problems: Map<string, string> }> {
+    const rows = [...this.rows.values()];
+    const prepared = await mapConcurrent(rows, this.options.startConcurrency ?? 8, (storage) => this.remoteAtStart(storage));
     const specs: RemoteSpec[] = [];
     const problems = new Map<string, string>();
-    for (const storage of this.rows.values()) {
-      try {
-        specs.push(await this.desiredRemote(storage));
-      } catch (err) {
-        const fallback = this.withCurrentToken(storage);
-        if (fallback) specs.push(fallback);
-        problems.set(storage.uriSchema, errorMessage(err));
-        this.log.error({ storage: storage.uriSchema, storageId: storage.id, reason: errorMessage(err) }, 'storage cannot be used now');
-      }
-    }
+    rows.forEach((storage, i) => {
+      const { spec, problem } = prepared[i] ?? {};
+      if (spec) specs.push(spec);
+      if (problem) problems.set(storage.uriSchema, problem);
+    });
     return { specs, problems };
   }
 
+  private async remoteAtStart(storage: Storage): Promise<{ spec?: RemoteSpec | undefined; problem?: string }> {
+    const building = this.desiredRemote(storage, 0);
+    const outcome = await settleWithin(building, this.options.startGraceMs ?? 1000);
+    if (outcome.status === 'fulfilled') return { spec: outcome.value };
+    const context = { storage: storage.uriSchema, storageId: storage.id };
+    if (outcome.status === 'pending') {
+      building.catch(() => undefined); // the broker logs how the refresh ends
+      this.log.warn({ ...context, graceMs: this.options.startGraceMs ?? 1000 }, 'storage not ready at start; its remote gets the token it has while the refresh goes on in the background');
+      return { spec: this.withCurrentToken(storage), problem: 'still preparing (token refresh or drive lookup in progress)' };
+    }
+    const reason = errorMessage(outcome.reason);
+    this.log.error({ ...context, reason }, 'storage cannot be used now');
+    return { spec: this.withCurrentToken(storage), problem: reason };
+  }
+
+  /** The remote with the token the broker holds now (OneDrive: only once its drive is known). */
   private withCurrentToken(storage: Storage): RemoteSpec | undefined {
-    if (!isOAuthTechnology(storage.technology) || storage.technology === 'onedrive') return undefined;
+    if (!isOAuthTechnology(storage.technology)) return undefined;
     const token = this.options.tokens.currentToken(storage.id);
-    if (!token) return undefined;
+    const onedriveDrive = this.drives.get(storage.id);
+    if (!token || (storage.technology === 'onedrive' && !onedriveDrive)) return undefined;
     try {
       return buildRemoteSpec(storage, {
         token,
+        onedriveDrive,
         tokenUrl: this.options.tokenUrls[storage.technology],
         gcsApiUrl: this.options.gcsApiUrl,
       });

@@ -7,14 +7,16 @@
  * - refreshes just in time before a job (`ensureFresh`), proactively while jobs run (a timer per
  *   leased storage, see schedule.ts), and in a periodic backup sweep (`sweep`);
  * - hands every new access token to the running rclone (`TokenSink.pushToken`) and saves it to
- *   the hub (`PUT /storages/{id}`, whole storage), keeping the old refresh token when the
- *   provider sends none;
+ *   the hub, keeping the old refresh token when the provider sends none; a rotated refresh token
+ *   is journaled on disk before it is used, so a crash never loses it (grant-custody.ts);
  * - sends at most one token request per storage at a time (a per-storage mutex with a re-check,
  *   plus single-flight for callers that wait);
  * - retries transient failures with full-jitter backoff, honours Retry-After and keeps using a
  *   still-valid token meanwhile;
  * - opens a per-storage breaker on a permanent error: no further token request for that storage
- *   until the hub brings new credentials (`adopt`).
+ *   until the hub brings new credentials (`adopt`);
+ * - keeps retrying a failed refresh in the background, leased or not, so a storage whose token
+ *   endpoint was down at start recovers without waiting for a job or the sweep.
  */
 import type { Storage } from '../../../shared/hannibal.js';
 import type { RcloneToken } from '../../../shared/rclone-rc.js';
@@ -23,24 +25,24 @@ import { OAUTH_TECHNOLOGIES } from '../config/settings.js';
 import { ReauthRequiredError, StorageError, TokenRefreshError, errorMessage } from '../errors.js';
 import { fingerprint } from '../log/fingerprint.js';
 import type { Logger } from '../log/logger.js';
+import { NO_TOKEN_RECORDER, refreshCause, type TokenRecorder } from '../metrics/recorders.js';
 import { fullJitterDelay } from '../util/backoff.js';
-import { Mutex } from '../util/mutex.js';
 import { SingleFlight } from '../util/single-flight.js';
 import { sleep } from '../util/sleep.js';
 import type { FailureCategory, RefreshFailure, RefreshOutcome } from './classify.js';
+import { GrantCustody, recordAsHeld, type RefreshedGrant, type TokenHub } from './grant-custody.js';
+import { compareWithHub } from './grant-lineage.js';
+import type { GrantJournal } from './grant-journal.js';
 import { RCLONE_SWITCH_BEFORE_EXPIRY_MS, refreshAt, switchPoint } from './schedule.js';
 import type { TokenEndpoint } from './token-endpoint.js';
+import { isoOrNone, newTokenRecord, nonEmpty, parseExpiry, rcloneToken, supersede, withRecordTokens, type TokenRecord } from './token-record.js';
+
+export type { TokenHub } from './grant-custody.js';
 
 /** Hands a token to whatever runs the storage's remote (the rclone config). */
 export interface TokenSink {
   /** Resolves false when there is nothing to push to (no rclone running now). */
   pushToken(uriSchema: string, token: RcloneToken): Promise<boolean>;
-}
-
-/** What the broker needs from the hub. */
-export interface TokenHub {
-  storages(): Promise<Storage[]>;
-  saveStorage(storage: Storage): Promise<Storage>;
 }
 
 export interface TokenBrokerListener {
@@ -53,6 +55,8 @@ export interface TokenBrokerListener {
 export interface TokenBrokerOptions {
   endpoint: TokenEndpoint;
   hub: TokenHub;
+  /** Where rotated refresh tokens are kept until the hub has them (grant-journal.ts). */
+  journal: GrantJournal;
   sink: TokenSink;
   logger: Logger;
   providers: Record<OAuthTechnology, OAuthProviderSettings>;
@@ -72,6 +76,8 @@ export interface TokenBrokerOptions {
   waitBudgetMs?: number;
   /** A forced refresh within this long of the last one only re-pushes the token. */
   forcedRefreshMinIntervalMs?: number;
+  /** Refreshes and pushes, for the metrics. */
+  recorder?: TokenRecorder;
   now?: () => number;
   random?: () => number;
 }
@@ -88,43 +94,6 @@ export type AdoptResult =
   /** A different grant or client: re-authentication. Closes the breaker. */
   | 'new-grant';
 
-interface Breaker {
-  reason: string;
-  category: FailureCategory;
-  openedAt: number;
-}
-
-interface TokenRecord {
-  storage: Storage;
-  technology: OAuthTechnology;
-  accessToken: string | undefined;
-  refreshToken: string | undefined;
-  tokenType: string;
-  /** Epoch ms; 0 when unknown. */
-  expiresAt: number;
-  issuedAt: number;
-  /** True when `issuedAt` is the real issue time (we refreshed it), not "when we first saw it". */
-  lifetimeKnown: boolean;
-  /** Refresh tokens this worker replaced by rotation: if the hub shows one, it is stale. */
-  supersededRefreshTokens: string[];
-  breaker: Breaker | undefined;
-  leases: number;
-  timer: NodeJS.Timeout | undefined;
-  /** Consecutive transient failures, whoever sent the request; drives the backoff. */
-  failures: number;
-  /** No token request before this (Retry-After or backoff of the last failure). */
-  retryAt: number | undefined;
-  lastFailure: RefreshFailure | undefined;
-  /** Bumped by every adopted new grant: an answer to a request sent before it is discarded. */
-  grant: number;
-  lastRefreshAt: number;
-  /** The hub has not yet confirmed our latest token. */
-  unsaved: boolean;
-  lock: Mutex;
-  saveLock: Mutex;
-}
-
-const MAX_SUPERSEDED = 8;
 /** A token counts as usable by rclone when it outlives the switch point by this much. */
 const USABLE_SLACK_MS = 5_000;
 const ASSUMED_LIFETIME_S = 3600;
@@ -141,6 +110,8 @@ export class TokenBroker {
   private readonly random: () => number;
   private readonly retry: { initialMs: number; maxMs: number };
   private readonly listeners: TokenBrokerListener[] = [];
+  private readonly custody: GrantCustody;
+  private readonly recorder: TokenRecorder;
   private stopped = false;
 
   constructor(private readonly options: TokenBrokerOptions) {
@@ -148,6 +119,18 @@ export class TokenBroker {
     this.now = options.now ?? Date.now;
     this.random = options.random ?? Math.random;
     this.retry = options.retry ?? { initialMs: 1000, maxMs: 60_000 };
+    this.recorder = options.recorder ?? NO_TOKEN_RECORDER;
+    this.custody = new GrantCustody({
+      hub: options.hub,
+      journal: options.journal,
+      logger: options.logger,
+      isCurrent: (record) => this.records.get(record.storage.id) === record,
+      adopt: (row) => {
+        this.adopt(row);
+      },
+      now: this.now,
+      random: this.random,
+    });
   }
 
   addListener(listener: TokenBrokerListener): void {
@@ -162,12 +145,20 @@ export class TokenBroker {
       this.adopt(storage);
       return;
     }
-    const record = this.newRecord(storage, storage.technology);
+    const record = newTokenRecord(storage, storage.technology, this.now());
+    // Before anything can refresh it: a grant a previous run journaled may be newer than the hub's.
+    const recovered = this.custody.recover(record);
     this.records.set(storage.id, record);
     this.log.info(
-      { storage: storage.uriSchema, storageId: storage.id, expiresAt: isoOrNone(record.expiresAt), tokenFp: fingerprint(record.accessToken) },
+      { storage: storage.uriSchema, storageId: storage.id, expiresAt: isoOrNone(record.expiresAt), tokenFp: fingerprint(record.accessToken), recovered },
       'tracking OAuth storage',
     );
+    if (recovered) void this.custody.save(record);
+  }
+
+  /** After a full load from the hub: journaled grants of storages the hub no longer has are dropped. */
+  settleJournal(): void {
+    this.custody.settleUnclaimed();
   }
 
   /** Stops tracking a storage the hub no longer has. */
@@ -176,6 +167,8 @@ export class TokenBroker {
     if (!record) return;
     clearTimeout(record.timer);
     this.records.delete(storageId);
+    this.custody.release(record);
+    this.custody.detach(record);
   }
 
   isTracked(storageId: number): boolean {
@@ -197,13 +190,15 @@ export class TokenBroker {
    * A token valid for at least `minValidityMs` (default: the just-in-time threshold). Refreshes
    * when needed; concurrent callers share one refresh. When the refresh fails transiently but
    * the current token is still usable, returns it and keeps retrying in the background.
+   * `waitBudgetMs` bounds how long a caller without a usable token waits for retries (0: one
+   * attempt); the default is the broker's.
    */
-  async ensureFresh(storageId: number, minValidityMs = this.options.refreshThresholdMs): Promise<RcloneToken> {
+  async ensureFresh(storageId: number, minValidityMs = this.options.refreshThresholdMs, waitBudgetMs?: number): Promise<RcloneToken> {
     const record = this.record(storageId);
     this.assertClosed(record);
     const required = this.attainableValidity(record, minValidityMs);
     if (record.accessToken && record.expiresAt - this.now() >= required) return rcloneToken(record);
-    return this.waits.run(storageId, () => this.refreshAndWait(record, required, 'just-in-time'));
+    return this.waits.run(storageId, () => this.refreshAndWait(record, required, 'just-in-time', waitBudgetMs));
   }
 
   /**
@@ -269,7 +264,7 @@ export class TokenBroker {
           this.log.warn({ storage: r.storage.uriSchema, reason: errorMessage(err) }, 'sweep could not refresh token');
         }),
       ),
-      ...unsaved.map((r) => this.save(r)),
+      ...unsaved.map((r) => this.custody.save(r)),
     ]);
   }
 
@@ -284,16 +279,11 @@ export class TokenBroker {
       this.track(storage);
       return 'new-grant';
     }
-    const hubRefresh = nonEmpty(storage.refreshToken);
     const hubAccess = nonEmpty(storage.accessToken);
     const hubExpiry = parseExpiry(storage.expiresAt);
-    const clientChanged =
-      nonEmpty(storage.clientId) !== nonEmpty(record.storage.clientId) ||
-      nonEmpty(storage.clientSecret) !== nonEmpty(record.storage.clientSecret) ||
-      storage.technology !== record.technology;
 
     let result: AdoptResult;
-    if (clientChanged || (hubRefresh !== record.refreshToken && !(hubRefresh && record.supersededRefreshTokens.includes(hubRefresh)))) {
+    if (compareWithHub(storage, recordAsHeld(record)) === 'other-grant') {
       result = 'new-grant';
     } else if (hubAccess === record.accessToken) {
       result = 'unchanged';
@@ -305,8 +295,10 @@ export class TokenBroker {
 
     const context = { storage: storage.uriSchema, storageId: storage.id, decision: result };
     if (result === 'new-grant') {
-      const fresh = this.newRecord(storage, storage.technology as OAuthTechnology);
+      const fresh = newTokenRecord(storage, storage.technology as OAuthTechnology, this.now());
       const wasOpen = record.breaker !== undefined;
+      // The hub's grant wins; one we journaled and never saved is abandoned with the old one.
+      this.custody.release(record);
       Object.assign(record, {
         storage,
         technology: fresh.technology,
@@ -343,7 +335,7 @@ export class TokenBroker {
       if (this.usable(record)) void this.push(record);
     } else {
       // Keep our tokens; take the row's other fields so later saves do not undo hub edits.
-      record.storage = { ...storage, accessToken: record.accessToken ?? null, refreshToken: record.refreshToken ?? null, expiresAt: isoOrNull(record.expiresAt) };
+      record.storage = withRecordTokens(storage, record);
       this.log.debug(context, 'hub storage matches the grant in use');
     }
     return result;
@@ -351,38 +343,11 @@ export class TokenBroker {
 
   stop(): void {
     this.stopped = true;
+    this.custody.stop();
     for (const record of this.records.values()) clearTimeout(record.timer);
   }
 
   // ----------------------------------------------------------------------------------------
-
-  private newRecord(storage: Storage, technology: OAuthTechnology): TokenRecord {
-    const expiresAt = parseExpiry(storage.expiresAt);
-    const accessToken = nonEmpty(storage.accessToken);
-    return {
-      storage,
-      technology,
-      accessToken,
-      refreshToken: nonEmpty(storage.refreshToken),
-      tokenType: 'Bearer',
-      expiresAt,
-      // The hub does not say when a token was issued; count its lifetime from now.
-      issuedAt: Math.min(this.now(), expiresAt),
-      lifetimeKnown: false,
-      supersededRefreshTokens: [],
-      breaker: undefined,
-      leases: 0,
-      timer: undefined,
-      failures: 0,
-      retryAt: undefined,
-      lastFailure: undefined,
-      grant: 0,
-      lastRefreshAt: 0,
-      unsaved: false,
-      lock: new Mutex(),
-      saveLock: new Mutex(),
-    };
-  }
 
   private record(storageId: number): TokenRecord {
     const record = this.records.get(storageId);
@@ -408,8 +373,8 @@ export class TokenBroker {
    * No request goes out before `record.retryAt`, whichever caller's failure set it: a job start
    * during a Retry-After gets the still-usable token, or waits.
    */
-  private async refreshAndWait(record: TokenRecord, minValidityMs: number, reason: string): Promise<RcloneToken> {
-    const deadline = this.now() + (this.options.waitBudgetMs ?? 60_000);
+  private async refreshAndWait(record: TokenRecord, minValidityMs: number, reason: string, waitBudgetMs = this.options.waitBudgetMs ?? 60_000): Promise<RcloneToken> {
+    const deadline = this.now() + waitBudgetMs;
     const startedAt = this.now();
     const validEnough = (): boolean => record.accessToken !== undefined && record.expiresAt - this.now() >= minValidityMs;
     for (;;) {
@@ -469,6 +434,7 @@ export class TokenBroker {
         scope: provider.scope,
       });
       const latencyMs = this.now() - sentAt;
+      this.recorder.refreshed({ technology: record.technology, cause: refreshCause(reason), result: outcome.ok ? 'ok' : outcome.category, durationSeconds: latencyMs / 1000 });
       const context = { storage: record.storage.uriSchema, storageId: record.storage.id, reason, latencyMs };
       if (record.grant !== grant) {
         // The hub brought new credentials while the request was out: its answer is about a grant
@@ -489,28 +455,37 @@ export class TokenBroker {
       }
       const expiresIn = outcome.expiresIn ?? ASSUMED_LIFETIME_S;
       if (outcome.expiresIn === undefined) this.log.warn(context, `token endpoint sent no expires_in; assuming ${ASSUMED_LIFETIME_S} s`);
-      const rotated = outcome.refreshToken !== undefined && outcome.refreshToken !== refreshToken;
-      if (rotated) {
-        record.supersededRefreshTokens = [refreshToken, ...record.supersededRefreshTokens].slice(0, MAX_SUPERSEDED);
-        record.refreshToken = outcome.refreshToken;
+      const rotatedTo = outcome.refreshToken !== refreshToken ? outcome.refreshToken : undefined;
+      const rotated = rotatedTo !== undefined;
+      const next: RefreshedGrant = {
+        accessToken: outcome.accessToken,
+        tokenType: outcome.tokenType,
+        refreshToken: rotatedTo ?? refreshToken,
+        supersededRefreshTokens: rotated ? supersede(record, refreshToken) : record.supersededRefreshTokens,
+        issuedAt: sentAt,
+        expiresAt: sentAt + expiresIn * 1000,
+      };
+      // A rotated refresh token is a grant the hub does not have yet: on disk before any use.
+      const journaled = rotated ? await this.custody.keep(record, next) : undefined;
+      if (record.grant !== grant) {
+        // New credentials arrived while it was written; their adoption dropped the entry.
+        this.log.info(context, 'credentials changed during the token request; its answer is discarded');
+        return { ok: true, skipped: true } as const;
       }
-      record.accessToken = outcome.accessToken;
-      record.tokenType = outcome.tokenType;
-      record.issuedAt = sentAt;
+      Object.assign(record, next);
       record.lifetimeKnown = true;
-      record.expiresAt = sentAt + expiresIn * 1000;
       record.lastRefreshAt = this.now();
       record.failures = 0;
       record.retryAt = undefined;
       record.lastFailure = undefined;
       record.unsaved = true;
       this.log.info(
-        { ...context, classification: 'ok', tokenFp: fingerprint(record.accessToken), expiresAt: isoOrNone(record.expiresAt), lifetimeS: expiresIn, rotated },
+        { ...context, classification: 'ok', tokenFp: fingerprint(record.accessToken), expiresAt: isoOrNone(record.expiresAt), lifetimeS: expiresIn, rotated, journaled },
         'token refreshed',
       );
       this.schedule(record);
       await this.push(record);
-      void this.save(record);
+      void this.custody.save(record);
       return outcome;
     });
   }
@@ -547,11 +522,15 @@ export class TokenBroker {
     this.schedule(record);
   }
 
-  /** Arms the proactive timer of a leased storage: the next refresh, or the next retry. */
+  /**
+   * Arms the storage's timer: the next proactive refresh of a leased storage, or the next retry
+   * of a failed refresh, leased or not.
+   */
   private schedule(record: TokenRecord): void {
     clearTimeout(record.timer);
     record.timer = undefined;
-    if (this.stopped || record.leases === 0 || record.breaker || !record.refreshToken) return;
+    const retrying = record.retryAt !== undefined;
+    if (this.stopped || (record.leases === 0 && !retrying) || record.breaker || !record.refreshToken) return;
     const at = this.dueAt(record);
     record.timer = setTimeout(() => {
       record.timer = undefined;
@@ -566,14 +545,14 @@ export class TokenBroker {
   }
 
   private async backgroundRefresh(record: TokenRecord): Promise<void> {
-    const reason = record.failures > 0 ? `proactive retry ${record.failures}` : 'proactive';
+    const reason = record.failures > 0 ? `${record.leases > 0 ? 'proactive' : 'background'} retry ${record.failures}` : 'proactive';
     // Re-checked under the lock: a just-in-time refresh may have renewed the token meanwhile.
     const outcome = await this.attempt(record, reason, () => this.records.get(record.storage.id) === record && this.now() >= this.dueAt(record));
     if (outcome.ok) {
       if ('skipped' in outcome) this.schedule(record);
       return;
     }
-    if (outcome.permanent) return;
+    if (outcome.permanent || record.leases === 0) return;
     const untilSwitch = switchPoint(record.expiresAt) - this.now();
     const context = { storage: record.storage.uriSchema, failures: record.failures, retryInMs: (record.retryAt ?? 0) - this.now(), validForMs: untilSwitch };
     if (untilSwitch <= 0) this.log.error(context, 'rclone has no valid token for this storage any more; jobs on it will fail and be re-run once a refresh succeeds');
@@ -583,77 +562,24 @@ export class TokenBroker {
   private async push(record: TokenRecord): Promise<void> {
     if (!record.accessToken) return;
     const started = this.now();
+    const pushed = (result: 'pushed' | 'no-rclone' | 'failed') => {
+      this.recorder.pushed({ technology: record.technology, result, replacedExpiresAt: record.pushedExpiresAt, at: this.now(), inUse: record.leases > 0 });
+      if (result === 'pushed') record.pushedExpiresAt = record.expiresAt;
+    };
     try {
       if (!(await this.options.sink.pushToken(record.storage.uriSchema, rcloneToken(record)))) {
+        pushed('no-rclone');
         this.log.debug({ storage: record.storage.uriSchema }, 'rclone not running; its remote gets the token when it starts');
         return;
       }
+      pushed('pushed');
       this.log.info(
         { storage: record.storage.uriSchema, tokenFp: fingerprint(record.accessToken), expiresAt: isoOrNone(record.expiresAt), latencyMs: this.now() - started },
         'token pushed to rclone',
       );
     } catch (err) {
+      pushed('failed');
       this.log.warn({ storage: record.storage.uriSchema, reason: errorMessage(err) }, 'could not push token to rclone; the remote gets it when it is next (re)created');
     }
   }
-
-  /**
-   * Saves our token to the hub, the whole storage as Hannibal wants it. The hub has no
-   * compare-and-set, so the row is re-read first: if someone re-authenticated meanwhile (a
-   * refresh token we never had), their grant wins and is adopted instead of overwritten.
-   */
-  private save(record: TokenRecord): Promise<void> {
-    return record.saveLock.runExclusive(async () => {
-      if (!record.unsaved || this.records.get(record.storage.id) !== record) return;
-      const savedToken = record.accessToken;
-      try {
-        const latest = (await this.options.hub.storages()).find((s) => s.id === record.storage.id);
-        if (!latest) return;
-        const hubRefresh = nonEmpty(latest.refreshToken);
-        if (hubRefresh !== record.refreshToken && !(hubRefresh && record.supersededRefreshTokens.includes(hubRefresh))) {
-          this.log.warn({ storage: record.storage.uriSchema }, 'hub holds credentials we never had; adopting them instead of saving ours');
-          this.adopt(latest);
-          return;
-        }
-        const body: Storage = {
-          ...latest,
-          accessToken: record.accessToken ?? null,
-          refreshToken: record.refreshToken ?? null,
-          expiresAt: isoOrNull(record.expiresAt),
-        };
-        const saved = await this.options.hub.saveStorage(body);
-        record.storage = { ...saved };
-        if (record.accessToken === savedToken) record.unsaved = false;
-        this.log.info({ storage: record.storage.uriSchema, tokenFp: fingerprint(savedToken) }, 'token saved to the hub');
-      } catch (err) {
-        this.log.warn({ storage: record.storage.uriSchema, reason: errorMessage(err) }, 'could not save token to the hub; will retry');
-      }
-    });
-  }
-}
-
-function rcloneToken(record: TokenRecord): RcloneToken {
-  return {
-    access_token: record.accessToken ?? '',
-    token_type: record.tokenType,
-    expiry: new Date(record.expiresAt).toISOString(),
-  };
-}
-
-function nonEmpty(value: string | null | undefined): string | undefined {
-  return value === null || value === undefined || value === '' ? undefined : value;
-}
-
-function parseExpiry(value: string | null | undefined): number {
-  if (!value) return 0;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? 0 : at;
-}
-
-function isoOrNone(epochMs: number): string {
-  return epochMs > 0 ? new Date(epochMs).toISOString() : 'none';
-}
-
-function isoOrNull(epochMs: number): string | null {
-  return epochMs > 0 ? new Date(epochMs).toISOString() : null;
 }

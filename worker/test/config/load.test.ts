@@ -89,6 +89,7 @@ describe('defaults', () => {
     });
     expect(s.rclone).toEqual({ path: 'rclone' });
     expect(s.log).toEqual({ level: 'info', format: 'json' });
+    expect(s.outbound).toEqual({ httpsProxy: undefined, httpProxy: undefined, noProxy: undefined, caFile: undefined, caPem: undefined });
     const { providers, ...tokens } = s.tokens;
     expect(tokens).toEqual({
       refreshThresholdSeconds: 900,
@@ -290,6 +291,44 @@ describe('logging', () => {
       'LOG_LEVEL must be one of trace, debug, info, warn, error, fatal, silent, got "verbose"',
       'LOG_FORMAT must be one of json, pretty, got "xml"',
     ]);
+  });
+});
+
+describe('outbound HTTP: proxy and private CA (the variables rclone reads)', () => {
+  const PEM = '-----BEGIN CERTIFICATE-----\nMIIBtest\n-----END CERTIFICATE-----\n';
+
+  it('reads the proxy variables as Go does: upper case wins, a value without a scheme is http://', async () => {
+    const s = await loadSettings(
+      env({ HTTPS_PROXY: 'http://proxy.corp:3128', https_proxy: 'http://ignored:1', http_proxy: 'proxy.corp:8080', no_proxy: 'hub.corp,10.0.0.0/8' }),
+    );
+    expect(s.outbound).toMatchObject({ httpsProxy: 'http://proxy.corp:3128/', httpProxy: 'http://proxy.corp:8080/', noProxy: 'hub.corp,10.0.0.0/8' });
+    expect((await loadSettings(env({ NO_PROXY: 'a.corp', no_proxy: 'b.corp' }))).outbound.noProxy).toBe('a.corp');
+  });
+
+  it('rejects a proxy that is not http(s) without quoting a value that may hold a password', async () => {
+    const lines = await problems(env({ HTTPS_PROXY: 'ftp://user:Pr0xyPass@proxy.corp:21', http_proxy: 'http://' }));
+    expect(lines).toEqual([
+      'HTTPS_PROXY must be an http:// or https:// proxy URL (value not shown: it may hold a password)',
+      'http_proxy must be an http:// or https:// proxy URL (value not shown: it may hold a password)',
+    ]);
+    expect(lines.join('\n')).not.toContain('Pr0xyPass');
+  });
+
+  it('reads SSL_CERT_FILE and adds NODE_EXTRA_CA_CERTS, which an explicit CA list would otherwise drop', async () => {
+    await writeFile(join(dir, 'corp-ca.pem'), PEM);
+    await writeFile(join(dir, 'extra.pem'), PEM.replace('test', 'extra'));
+    const s = await loadSettings(env({ SSL_CERT_FILE: join(dir, 'corp-ca.pem'), NODE_EXTRA_CA_CERTS: join(dir, 'extra.pem') }));
+    expect(s.outbound.caFile).toBe(join(dir, 'corp-ca.pem'));
+    expect(s.outbound.caPem).toContain('MIIBtest');
+    expect(s.outbound.caPem).toContain('MIIBextra');
+    // NODE_EXTRA_CA_CERTS alone is Node's business: no explicit list.
+    expect((await loadSettings(env({ NODE_EXTRA_CA_CERTS: join(dir, 'extra.pem') }))).outbound.caPem).toBeUndefined();
+  });
+
+  it('names an unreadable or certificate-less SSL_CERT_FILE', async () => {
+    await writeFile(join(dir, 'empty.pem'), 'nothing here');
+    expect(await problems(env({ SSL_CERT_FILE: join(dir, 'missing.pem') }))).toEqual([`SSL_CERT_FILE cannot be read: ENOENT (${join(dir, 'missing.pem')})`]);
+    expect(await problems(env({ SSL_CERT_FILE: join(dir, 'empty.pem') }))).toEqual([`SSL_CERT_FILE ${join(dir, 'empty.pem')} holds no PEM certificate`]);
   });
 });
 

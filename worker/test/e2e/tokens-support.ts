@@ -51,3 +51,17 @@ export function finishedRecord(worker: WorkerProcess, jobId: number): LogRecord 
   return logsOf(worker, 'job finished').find((r) => r.jobId === jobId);
 }
 
+
+/**
+ * Where the hub's refresh token stands in its grant at the provider: its generation, the grant's
+ * latest, and whether it is alive. The hub must hold the latest, alive.
+ */
+export function hubRefreshTokenStanding(gcs: GcsStandin, refreshToken: string | null | undefined): { generation: number; latestGeneration: number; live: boolean } | undefined {
+  const info = refreshToken ? gcs.oauth.refreshTokenInfo(refreshToken) : undefined;
+  return info && { generation: info.generation, latestGeneration: info.latestGeneration, live: info.live };
+}
+
+/** The worker's token requests, oldest first (probes and rclone left out). */
+export function workerTokenRequests(gcs: GcsStandin): GcsStandin['tokenLog'] {
+  return gcs.tokenLog.filter((e) => e.userAgent === 'rclone-sync-worker').sort((a, b) => a.at - b.at);
+}

@@ -28,10 +28,10 @@ function fakeDrives(): { lookup: DriveLookup; calls: { accessToken: string; uriS
   return { lookup, calls, fail };
 }
 
-function setup(): { catalog: StorageCatalog; tokens: FakeTokenBroker; drives: ReturnType<typeof fakeDrives> } {
+function setup(extra: Partial<CatalogOptions> = {}): { catalog: StorageCatalog; tokens: FakeTokenBroker; drives: ReturnType<typeof fakeDrives> } {
   const tokens = new FakeTokenBroker();
   const drives = fakeDrives();
-  const options: CatalogOptions = { tokens, driveLookup: drives.lookup, tokenUrls: TOKEN_URLS, gcsApiUrl: 'http://127.0.0.1:9/storage/v1', logger: silentLogger() };
+  const options: CatalogOptions = { tokens, driveLookup: drives.lookup, tokenUrls: TOKEN_URLS, gcsApiUrl: 'http://127.0.0.1:9/storage/v1', logger: silentLogger(), ...extra };
   return { catalog: new StorageCatalog(options), tokens, drives };
 }
 
@@ -199,5 +199,66 @@ describe('StorageCatalog.desiredRemotes', () => {
     expect(specs.map((s) => s.name)).toEqual(['disk']);
     expect(problems.get('bucketstore')).toBe('token endpoint unreachable');
     expect(problems.get('od')).toContain('503');
+  });
+
+  it('a OneDrive whose drive is known keeps its remote with the token it has when its refresh fails', async () => {
+    const { catalog, tokens } = setup();
+    catalog.load([ONEDRIVE]);
+    await catalog.desiredRemote(ONEDRIVE); // drive-1 resolved and cached, token fresh-4-1 held
+    tokens.failures.set(ONEDRIVE.id, new Error('token endpoint unreachable'));
+    const { specs } = await catalog.desiredRemotes();
+    expect(specs.map((s) => [s.name, s.parameters.drive_id, accessTokenOf(s.parameters)])).toEqual([['od', 'drive-1', 'fresh-4-1']]);
+  });
+
+  it('settles the grant journal after every full load', () => {
+    const { catalog, tokens } = setup();
+    catalog.load([GCS]);
+    catalog.load([]);
+    expect(tokens.journalSettled).toBe(2);
+  });
+});
+
+describe('StorageCatalog.desiredRemotes at a start: no storage holds the others up', () => {
+  it('gives each token one refresh attempt, without waiting for retries', async () => {
+    const { catalog, tokens } = setup();
+    catalog.load([GCS, DROPBOX]);
+    await catalog.desiredRemotes();
+    expect(tokens.ensureFreshCalls.map((c) => c.waitBudgetMs)).toEqual([0, 0]);
+    // A job's just-in-time build keeps the broker's default wait.
+    await catalog.desiredRemote(GCS);
+    expect(tokens.ensureFreshCalls[2]?.waitBudgetMs).toBeUndefined();
+  });
+
+  it('builds the others at once and gives a storage whose refresh hangs the token it has, without waiting for it', async () => {
+    const { catalog, tokens } = setup({ startGraceMs: 50 });
+    catalog.load([GCS, DROPBOX, LOCAL]);
+    tokens.current.set(GCS.id, { access_token: 'expired-but-known', token_type: 'Bearer', expiry: '2026-03-02T08:00:00.000Z' });
+    let endpointAnswers: () => void = () => undefined;
+    tokens.holds.set(GCS.id, new Promise<void>((resolve) => (endpointAnswers = resolve)));
+
+    const { specs, problems } = await catalog.desiredRemotes();
+    // Returned while the hung refresh is still in flight.
+    expect(tokens.inFlight).toBe(1);
+    expect(specs.map((s) => s.name).sort()).toEqual(['bucketstore', 'dbx', 'disk']);
+    expect(accessTokenOf(specs.find((s) => s.name === 'bucketstore')!.parameters)).toBe('expired-but-known');
+    expect(problems.get('bucketstore')).toContain('still preparing');
+    expect(problems.has('dbx')).toBe(false);
+    endpointAnswers();
+    await expect.poll(() => tokens.inFlight).toBe(0);
+  });
+
+  it('prepares storages side by side, at most startConcurrency at once', async () => {
+    const { catalog, tokens } = setup({ startConcurrency: 3, startGraceMs: 5_000 });
+    const many = Array.from({ length: 10 }, (_, i): Storage => ({ id: 100 + i, technology: 'gcs', uriSchema: `g${i}`, accessToken: 'a', refreshToken: 'r' }));
+    catalog.load(many);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    for (const s of many) tokens.holds.set(s.id, gate);
+    const prepared = catalog.desiredRemotes();
+    await expect.poll(() => tokens.inFlight).toBe(3);
+    release();
+    const { specs } = await prepared;
+    expect(specs).toHaveLength(10);
+    expect(tokens.maxInFlight).toBe(3);
   });
 });

@@ -8,16 +8,23 @@ import type { Storage } from '../../../shared/hannibal.js';
 import type { RcloneToken } from '../../../shared/rclone-rc.js';
 import { isOAuthTechnology, type AdoptResult, type TokenBroker } from '../../src/tokens/broker.js';
 
-export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken'> {
+export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | 'ensureFresh' | 'currentToken' | 'settleJournal'> {
   readonly tracked = new Set<number>();
   readonly adopted: { id: number; result: AdoptResult }[] = [];
-  readonly ensureFreshCalls: { id: number; minValidityMs: number | undefined }[] = [];
+  readonly ensureFreshCalls: { id: number; minValidityMs: number | undefined; waitBudgetMs: number | undefined }[] = [];
+  /** `ensureFresh` of these storages waits until the test resolves the promise (a hung token endpoint). */
+  readonly holds = new Map<number, Promise<void>>();
+  /** Calls of `ensureFresh` in progress now, and the most there ever were at once. */
+  inFlight = 0;
+  maxInFlight = 0;
   /** The result of the next `adopt` of a tracked storage (default `unchanged`). */
   readonly nextAdopt = new Map<number, AdoptResult>();
   /** `ensureFresh` of these storages throws. */
   readonly failures = new Map<number, Error>();
   /** The token held per storage. */
   readonly current = new Map<number, RcloneToken>();
+  /** How often the catalog asked to settle the grant journal (after each full load). */
+  journalSettled = 0;
   private issued = 0;
 
   adopt(storage: Storage): AdoptResult {
@@ -38,8 +45,15 @@ export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | '
     this.tracked.delete(storageId);
   }
 
-  async ensureFresh(storageId: number, minValidityMs?: number): Promise<RcloneToken> {
-    this.ensureFreshCalls.push({ id: storageId, minValidityMs });
+  async ensureFresh(storageId: number, minValidityMs?: number, waitBudgetMs?: number): Promise<RcloneToken> {
+    this.ensureFreshCalls.push({ id: storageId, minValidityMs, waitBudgetMs });
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    try {
+      await this.holds.get(storageId);
+    } finally {
+      this.inFlight -= 1;
+    }
     const failure = this.failures.get(storageId);
     if (failure) throw failure;
     const held = this.current.get(storageId);
@@ -52,5 +66,9 @@ export class FakeTokenBroker implements Pick<TokenBroker, 'adopt' | 'forget' | '
 
   currentToken(storageId: number): RcloneToken | undefined {
     return this.current.get(storageId);
+  }
+
+  settleJournal(): void {
+    this.journalSettled += 1;
   }
 }

@@ -1,186 +1,29 @@
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { Storage } from '../../../shared/hannibal.js';
-import type { RcloneToken } from '../../../shared/rclone-rc.js';
-import type { OAuthProviderSettings, OAuthTechnology } from '../../src/config/settings.js';
 import { ReauthRequiredError, TokenRefreshError } from '../../src/errors.js';
-import { silentLogger } from '../../src/log/logger.js';
-import { TokenBroker, type TokenBrokerOptions, type TokenHub, type TokenSink } from '../../src/tokens/broker.js';
-import { classifyTokenAnswer, classifyTransportFailure, type RefreshOutcome } from '../../src/tokens/classify.js';
+import type { TokenRecorder } from '../../src/metrics/recorders.js';
 import { switchPoint } from '../../src/tokens/schedule.js';
-import type { RefreshRequest, TokenEndpoint } from '../../src/tokens/token-endpoint.js';
+import {
+  HOUR,
+  ID,
+  MINUTE,
+  PROVIDERS,
+  SECOND,
+  T0,
+  advance,
+  brokerHooks,
+  harness,
+  invalidGrant,
+  iso,
+  issued,
+  settle,
+  storageRow,
+  unavailable,
+  unreachable,
+  type Harness,
+} from './broker-harness.js';
 
-const T0 = Date.parse('2026-03-02T09:00:00Z');
-const SECOND = 1000;
-const MINUTE = 60 * SECOND;
-const HOUR = 60 * MINUTE;
-const ID = 7;
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-
-// ---- token-endpoint answers, classified as the real endpoint would ----------------------------
-
-function issued(accessToken: string, expiresIn: number, refreshToken?: string): RefreshOutcome {
-  const body = { token_type: 'Bearer', expires_in: expiresIn, access_token: accessToken, ...(refreshToken ? { refresh_token: refreshToken } : {}) };
-  return classifyTokenAnswer({ status: 200, body: JSON.stringify(body) });
-}
-
-function unavailable(retryAfter?: string): RefreshOutcome {
-  return classifyTokenAnswer({ status: 503, body: '<html><body><h2>Service Unavailable</h2></body></html>', retryAfter });
-}
-
-function invalidGrant(): RefreshOutcome {
-  return classifyTokenAnswer({
-    status: 400,
-    body: JSON.stringify({
-      error: 'invalid_grant',
-      error_description: 'AADSTS70008: The provided authorization code or refresh token has expired due to inactivity.',
-      error_codes: [70008],
-    }),
-  });
-}
-
-function unreachable(): RefreshOutcome {
-  return classifyTransportFailure(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:443'), { code: 'ECONNREFUSED' }));
-}
-
-// ---- fakes -------------------------------------------------------------------------------------
-
-/**
- * A token endpoint that counts requests and answers from a script; once the script is used up
- * it issues `EwB-at-<n>` (n = request number) with `lifetimeS`, optionally rotating the refresh
- * token to `M.C5-rt-<n>`.
- */
-class FakeTokenEndpoint implements TokenEndpoint {
-  readonly calls: { at: number; req: RefreshRequest }[] = [];
-  readonly script: RefreshOutcome[] = [];
-  /** Answer given when the script is empty; undefined = issue a new token. */
-  fallback: (() => RefreshOutcome) | undefined;
-  latencyMs = 0;
-  lifetimeS = 3600;
-  rotate = false;
-
-  async refresh(req: RefreshRequest): Promise<RefreshOutcome> {
-    this.calls.push({ at: Date.now(), req: { ...req } });
-    const n = this.calls.length;
-    if (this.latencyMs > 0) await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
-    return this.script.shift() ?? this.fallback?.() ?? issued(`EwB-at-${n}`, this.lifetimeS, this.rotate ? `M.C5-rt-${n}` : undefined);
-  }
-
-  gaps(): number[] {
-    return this.calls.slice(1).map((c, i) => c.at - this.calls[i]!.at);
-  }
-}
-
-class FakeTokenSink implements TokenSink {
-  readonly pushes: { at: number; uriSchema: string; token: RcloneToken }[] = [];
-  async pushToken(uriSchema: string, token: RcloneToken): Promise<boolean> {
-    this.pushes.push({ at: Date.now(), uriSchema, token });
-    return true;
-  }
-  last(): RcloneToken | undefined {
-    return this.pushes.at(-1)?.token;
-  }
-}
-
-class FakeTokenHub implements TokenHub {
-  readonly rows = new Map<number, Storage>();
-  readonly saves: Storage[] = [];
-  reads = 0;
-  async storages(): Promise<Storage[]> {
-    this.reads += 1;
-    return [...this.rows.values()].map((s) => structuredClone(s));
-  }
-  async saveStorage(storage: Storage): Promise<Storage> {
-    this.saves.push(structuredClone(storage));
-    this.rows.set(storage.id, structuredClone(storage));
-    return structuredClone(storage);
-  }
-}
-
-const PROVIDERS: Record<OAuthTechnology, OAuthProviderSettings> = {
-  onedrive: {
-    tokenUrl: 'http://127.0.0.1:18091/consumers/oauth2/v2.0/token',
-    clientId: 'worker-onedrive-client',
-    clientSecret: 'worker-onedrive-secret',
-    scope: 'offline_access Files.ReadWrite User.Read',
-  },
-  dropbox: { tokenUrl: 'http://127.0.0.1:18091/oauth2/token', clientId: 'worker-dropbox-app', clientSecret: 'worker-dropbox-secret', scope: undefined },
-  googledrive: { tokenUrl: 'http://127.0.0.1:18091/token', clientId: 'worker-google-client', clientSecret: 'worker-google-secret', scope: undefined },
-  gcs: { tokenUrl: 'http://127.0.0.1:18091/token', clientId: 'worker-gcs-client', clientSecret: 'worker-gcs-secret', scope: undefined },
-};
-
-/** A OneDrive storage row as the hub sends it, with a token issued now that lives `lifetimeMs`. */
-function storageRow(lifetimeMs: number, overrides: Partial<Storage> = {}): Storage {
-  return {
-    id: ID,
-    userId: '6f1c2a7e-3b9d-4c8e-a1f0-5d2e7b9c4a13',
-    technology: 'onedrive',
-    uriSchema: 'onedrive-7',
-    networks: null,
-    oAuth2Email: 'jane.doe@outlook.com',
-    clientId: null,
-    clientSecret: null,
-    accessToken: 'EwB-at-0',
-    refreshToken: 'M.C5-rt-0',
-    expiresAt: iso(Date.now() + lifetimeMs),
-    username: null,
-    password: null,
-    createdAt: '2025-11-20T14:02:11.000Z',
-    updatedAt: '2026-03-01T08:15:40.000Z',
-    isActive: true,
-    ...overrides,
-  };
-}
-
-interface Harness {
-  broker: TokenBroker;
-  endpoint: FakeTokenEndpoint;
-  sink: FakeTokenSink;
-  hub: FakeTokenHub;
-  listener: { reauthRequired: ReturnType<typeof vi.fn>; reauthorized: ReturnType<typeof vi.fn> };
-}
-
-let current: Harness | undefined;
-
-/** A broker over the fakes, tracking `row` (also stored in the hub). Faked timers and clock. */
-function harness(row: Storage, options: Partial<TokenBrokerOptions> = {}): Harness {
-  const endpoint = new FakeTokenEndpoint();
-  const sink = new FakeTokenSink();
-  const hub = new FakeTokenHub();
-  hub.rows.set(row.id, structuredClone(row));
-  const broker = new TokenBroker({
-    endpoint,
-    hub,
-    sink,
-    logger: silentLogger(),
-    providers: PROVIDERS,
-    refreshThresholdMs: 15 * MINUTE,
-    refreshMarginMs: 60 * SECOND,
-    now: () => Date.now(),
-    random: () => 1,
-    ...options,
-  });
-  const listener = { reauthRequired: vi.fn(), reauthorized: vi.fn() };
-  broker.addListener(listener);
-  broker.track(structuredClone(row));
-  current = { broker, endpoint, sink, hub, listener };
-  return current;
-}
-
-/** Advances the faked clock, running due timers and the promise chains they start. */
-const advance = (ms: number): Promise<void> => vi.advanceTimersByTimeAsync(ms).then(() => undefined);
-/** Runs pending promise chains (a save in flight) without moving the clock. */
-const settle = (): Promise<void> => advance(0);
-
-beforeEach(() => {
-  vi.useFakeTimers({ now: T0 });
-});
-
-afterEach(() => {
-  current?.broker.stop();
-  current = undefined;
-  vi.useRealTimers();
-});
+brokerHooks();
 
 // ---- tests -------------------------------------------------------------------------------------
 
@@ -624,5 +467,26 @@ describe('TokenBroker forceRefresh', () => {
     await advance(30 * SECOND);
     await expect(broker.forceRefresh(ID, 'rclone: 401 unauthenticated')).resolves.toMatchObject({ access_token: 'EwB-at-2' });
     expect(endpoint.calls).toHaveLength(2);
+  });
+});
+
+describe('TokenBroker metrics', () => {
+  it('reports each token request with its cause and result, and each push with the expiry of the token it replaced', async () => {
+    const recorder = { refreshed: vi.fn<TokenRecorder['refreshed']>(), pushed: vi.fn<TokenRecorder['pushed']>(), breakerOpened: vi.fn<TokenRecorder['breakerOpened']>() };
+    const { broker, endpoint } = harness(storageRow(-MINUTE), { recorder });
+    endpoint.script.push(unavailable());
+    const fresh = broker.ensureFresh(ID);
+    await advance(SECOND); // the backoff after the 503 (random = 1)
+    await fresh;
+    expect(recorder.refreshed.mock.calls.map(([e]) => [e.cause, e.result])).toEqual([
+      ['just-in-time', 'transient'],
+      ['just-in-time', 'ok'],
+    ]);
+    expect(recorder.pushed).toHaveBeenLastCalledWith(expect.objectContaining({ technology: 'onedrive', result: 'pushed', replacedExpiresAt: 0, inUse: false }));
+
+    await advance(31 * SECOND);
+    await broker.forceRefresh(ID, 'rclone: 401');
+    expect(recorder.refreshed).toHaveBeenLastCalledWith(expect.objectContaining({ cause: 'forced', result: 'ok' }));
+    expect(recorder.pushed).toHaveBeenLastCalledWith(expect.objectContaining({ result: 'pushed', replacedExpiresAt: T0 + HOUR + SECOND }));
   });
 });
