@@ -411,16 +411,16 @@ export class JobRunner {
         return;
       }
       // Again right before rclone opens them: a symlink swapped in while tokens and remotes were prepared is refused too.
-      const { srcFs, dstFs } = transfer ? await this.endpoints.fsPaths(endpoints) : { srcFs: undefined, dstFs: undefined };
+      const paths = transfer ? await this.endpoints.fsPaths(endpoints) : undefined;
       if (superseded()) return;
       for (const storage of uniqueStorages([source.storage, destination.storage])) {
         if (this.options.catalog.isOAuth(storage)) t.leases.push(this.options.tokens.lease(storage.id));
       }
       const group = `job-${t.id}-run-${t.run}`;
       const rcloneJobId =
-        srcFs === undefined || dstFs === undefined
+        paths === undefined
           ? await rc.startNoop({ group })
-          : await rc.startTransfer(t.job.operation === RuleOperation.Sync ? 'sync' : 'copy', srcFs, dstFs, {
+          : await rc.startTransfer(t.job.operation === RuleOperation.Sync ? 'sync' : 'copy', paths.srcFs, paths.dstFs, {
               group,
               config: TRANSFER_CONFIG,
               filter: TRANSFER_FILTER,

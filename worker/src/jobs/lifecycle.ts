@@ -52,6 +52,8 @@ const PHASES: Record<JobPhase, true> = {
   interrupted: true,
   'waiting-retry': true,
   'waiting-reauth': true,
+  resuming: true,
+  reporting: true,
 };
 
 /** Every job phase, e.g. for metrics that show each phase, also at 0. */
