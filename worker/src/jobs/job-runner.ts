@@ -431,7 +431,7 @@ export class JobRunner {
       t.group = group;
       t.phase = 'running';
       t.runStartedAt = this.now();
-      this.log.info({ jobId: t.id, run: t.run, rcloneJobId, operation: operationName(t.job.operation), src: srcFs, dst: dstFs }, 'job started in rclone');
+      this.log.info({ jobId: t.id, run: t.run, rcloneJobId, operation: operationName(t.job.operation), src: paths?.srcFs, dst: paths?.dstFs }, 'job started in rclone');
     } catch (err) {
       if (t.run !== run) return;
       this.endRun(t);

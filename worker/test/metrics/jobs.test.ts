@@ -17,6 +17,8 @@ describe('job metrics', () => {
     expect(page.find('rclone_sync_worker_jobs').map((s) => s.labels.phase).sort()).toEqual([
       'held',
       'interrupted',
+      'reporting',
+      'resuming',
       'running',
       'starting',
       'stopping',
