@@ -65,6 +65,18 @@ async function writeJson(name: string, content: unknown): Promise<string> {
   return file;
 }
 
+describe('WORKER_LOCAL_ROOTS', () => {
+  it('defaults to <state>/local, takes a comma-separated list of absolute directories, and "none"', async () => {
+    expect((await loadSettings(env())).worker.localRoots).toEqual([join(stateDir, 'local')]);
+    expect((await loadSettings(env({ WORKER_LOCAL_ROOTS: '/srv/backup, /mnt/photos/' }))).worker.localRoots).toEqual(['/srv/backup', '/mnt/photos/']);
+    expect((await loadSettings(env({ WORKER_LOCAL_ROOTS: 'none' }))).worker.localRoots).toEqual([]);
+  });
+
+  it('refuses a relative directory, naming it', async () => {
+    await expect(loadSettings(env({ WORKER_LOCAL_ROOTS: '/srv/backup,data' }))).rejects.toThrow('WORKER_LOCAL_ROOTS must list absolute directories (or be "none"), got "data"');
+  });
+});
+
 describe('defaults', () => {
   it('fills every optional setting with its default', async () => {
     const s = await loadSettings(env());
@@ -79,6 +91,7 @@ describe('defaults', () => {
       ownerId: expect.stringMatching(/-[0-9a-f]{8}$/) as unknown,
       networks: 'test-net',
       stateDir,
+      localRoots: [join(stateDir, 'local')],
       maxJobs: 4,
       heartbeatSeconds: 30,
       pollSeconds: 2,
