@@ -97,6 +97,8 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
   );
 }
 
+const params = { username: USER, capabilities: 'rclone', owner: 'host-1234abcd', networks: 'fe80::1' };
+
 describe('login and bearer auth', () => {
   it('logs in once with the PascalCase body and sends the token as a Bearer header', async () => {
     const hub = await scriptedHub(issuingTokens(json(200, [{ id: 1, technology: 'local', uriSchema: 'a' }])));
@@ -209,7 +211,6 @@ describe('login and bearer auth', () => {
 });
 
 describe('jobs', () => {
-  const params = { username: USER, capabilities: 'rclone', owner: 'host-1234abcd', networks: 'fe80::1' };
 
   it('acquireNextJob posts the params and answers null for a 404', async () => {
     const hub = await scriptedHub(issuingTokens(text(404, '')));
@@ -319,6 +320,39 @@ describe('storages and the online check', () => {
   it('storages refuses a non-array answer as permanent', async () => {
     const hub = await scriptedHub(issuingTokens(json(200, { items: [] })));
     expect(await failure(client(hub.url).client.storages())).toMatchObject({ name: 'HubError', permanent: true });
+  });
+
+  it('storages uses the well-formed rows and leaves out a malformed one, with one warning (no value) while it stays malformed', async () => {
+    const good = { id: 1, technology: 'local', uriSchema: 'disk' };
+    const bad = { id: 2, technology: 'gcs', uriSchema: 'g', accessToken: { secret: 'at-never-logged' } };
+    const hub = await scriptedHub(issuingTokens(json(200, [good, bad, 'junk'])));
+    const { client: c, logs } = client(hub.url);
+    expect(await c.storages()).toEqual([good]);
+    expect(await c.storages()).toEqual([good]);
+    const warnings = logs.map((l) => JSON.parse(l) as { msg: string; storageId?: string; problem?: string }).filter((l) => l.msg.startsWith('storage row from the hub is malformed'));
+    expect(warnings.map((w) => [w.storageId, w.problem])).toEqual([
+      ['2', 'accessToken is an object, not text'],
+      ['#2', 'it is a string, not an object'],
+    ]);
+    expect(logs.join('\n')).not.toContain('at-never-logged');
+  });
+
+  it.each([
+    ['not JSON', '<html>502</html>', 'not JSON'],
+    ['a job without an integer id', '{"id":"7","operation":1}', 'a job whose id is the text "7"'],
+    ['an array', '[]', 'an array'],
+  ])('acquireNextJob answered %s is a HubError, not a job', async (_what, body, says) => {
+    const hub = await scriptedHub(issuingTokens(text(200, body)));
+    const err = await failure(client(hub.url).client.acquireNextJob(params));
+    expect(err).toBeInstanceOf(HubError);
+    expect((err as Error).message).toContain(says);
+  });
+
+  it('a reportJob answer that is not {status: <integer>} is a HubError (the report is kept, the heartbeat counts as failed)', async () => {
+    for (const body of ['{"status":"ok"}', '{}', 'null', 'OK']) {
+      const hub = await scriptedHub(issuingTokens(text(200, body)));
+      expect(await failure(client(hub.url).client.reportJob({ jobId: 1, owner: params.owner, state: JobState.Executing }))).toBeInstanceOf(HubError);
+    }
   });
 
   it('saveStorage PUTs the storage to its path and returns the saved one', async () => {
