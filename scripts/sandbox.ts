@@ -230,6 +230,8 @@ export class Sandbox {
       BACKER_USERNAME: user.email,
       BACKER_PASSWORD: user.password,
       WORKER_STATE_DIR: join(this.dir, `state-${name}`),
+      // Local storages live in the sandbox's folders (the worker's state directory stays excluded).
+      WORKER_LOCAL_ROOTS: this.dir,
       WORKER_OWNER_ID: `worker-${name}`,
       WORKER_NETWORKS: 'sandbox',
       GCS_TOKEN_URL: this.gcs.tokenUrl,

@@ -115,14 +115,15 @@ export class HubEvents {
     });
     connection.on(HubMethods.storageReauthenticated, (uriSchema: unknown) => {
       if (typeof uriSchema !== 'string' || uriSchema === '') {
-        this.log.warn({ uriSchema }, 'StorageReauthenticated without a usable uriSchema; ignored');
+        // Its type only: a hub that sent a storage row here would put its secrets in the log.
+        this.log.warn({ argument: uriSchema === null ? 'null' : typeof uriSchema }, 'StorageReauthenticated without a usable uriSchema; ignored');
         return;
       }
       void this.queue.push(() => this.options.onEvent({ type: 'StorageReauthenticated', uriSchema }));
     });
     connection.on(HubMethods.jobUpdated, (jobId: unknown, state: unknown) => {
       if (typeof jobId !== 'number' || typeof state !== 'string') {
-        this.log.debug({ jobId, state }, 'JobUpdated without a job id and state name; ignored');
+        this.log.debug({ jobId: typeof jobId, state: typeof state }, 'JobUpdated without a job id and state name; ignored');
         return;
       }
       void this.queue.push(() => this.options.onEvent({ type: 'JobUpdated', jobId, state }));

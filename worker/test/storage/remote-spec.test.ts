@@ -244,3 +244,49 @@ describe('buildRemoteSpec: invalid rows', () => {
     }).not.toThrow();
   });
 });
+
+describe("values rclone's config file cannot hold (issue 9.8)", () => {
+  const nextcloud = (fields: Partial<Storage>) =>
+    storage({ technology: 'nextcloud', uriSchema: 'nc', host: 'cloud.example.com', username: 'ann', password: 'pw', ...fields });
+
+  it.each([
+    ['a user name that opens a section of its own', { username: 'x\n[evil]\ntype = local' }, 'username contains a line break'],
+    ['a user name that injects a token line', { username: 'ann\ntoken = {"access_token":"stolen"}' }, 'username contains a line break'],
+    ['a carriage return', { username: 'ann\rtoken = x' }, 'username contains a line break'],
+    ['a backtick', { username: 'an`n' }, 'username contains a backtick'],
+    ['a very long user name', { username: 'a'.repeat(5000) }, 'username is longer than 4096 characters'],
+    ['a host with a line break', { host: 'cloud.example.com\n[evil]' }, 'host contains a line break'],
+    ['a host with "]"', { host: 'cloud]example.com' }, 'is not a valid host or URL'],
+    ['a port that is text', { port: '443\n' as unknown as number }, 'port is not a whole number'],
+    ['a user name that is not text', { username: { $ne: null } as unknown as string }, 'username is not text'],
+  ])('refuses %s, naming the field and never the value', (_what, fields, says) => {
+    const error = (() => {
+      try {
+        buildRemoteSpec(nextcloud(fields));
+      } catch (err) {
+        return err;
+      }
+      return undefined;
+    })();
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toContain(says);
+    expect((error as Error).message).not.toContain('stolen');
+    expect((error as Error).message).not.toContain('[evil]');
+  });
+
+  it('keeps "]", "=", "#", ";", quotes and non-ASCII, which rclone stores and reads back intact', () => {
+    const spec = buildRemoteSpec(nextcloud({ username: 'a]b=c#d;e"f\'g-ü' }));
+    expect(spec.parameters.user).toBe('a]b=c#d;e"f\'g-ü');
+  });
+
+  it('a password may hold anything: it reaches rclone obscured', () => {
+    const spec = buildRemoteSpec(nextcloud({ password: ' p\nw\ntoken = x ' }));
+    expect(reveal(spec.parameters.pass ?? '')).toBe(' p\nw\ntoken = x ');
+  });
+
+  it('an access token with a line break stays inside the JSON of the token line', () => {
+    const spec = buildRemoteSpec(oauthStorage('gcs', 'g'), { token: { ...TOKEN, access_token: 'a\n[evil]\ntype = local' } });
+    expect(spec.parameters.token).not.toMatch(/\n/);
+    expect((JSON.parse(spec.parameters.token ?? '{}') as { access_token: string }).access_token).toBe('a\n[evil]\ntype = local');
+  });
+});
