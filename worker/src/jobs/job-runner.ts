@@ -548,8 +548,9 @@ export class JobRunner {
       const result = await this.options.hub.reportJob({ jobId: t.id, owner: this.options.acquire.owner, state: JobState.Executing });
       if (this.jobs.get(t.id) !== t || t.phase === 'reporting') return;
       if (result.status !== -1) {
-        if (t.phase === 'resuming') this.log.info({ jobId: t.id }, 'hub still has the job as ours; resuming it with a fresh run');
-        if (t.phase === 'resuming') await this.handle(t, { type: 'hub-confirmed' });
+        if (t.phase !== 'resuming') return;
+        this.log.info({ jobId: t.id }, 'hub still has the job as ours; resuming it with a fresh run');
+        await this.handle(t, { type: 'hub-confirmed' });
         return;
       }
       this.log.warn({ jobId: t.id }, 'hub no longer has this job as Executing; abandoning it');

@@ -32,8 +32,8 @@ describe('a job body', () => {
   });
 
   it('an operation that is not an integer is malformed; an unknown integer is unsupported', () => {
-    expect(() => assertOperation(job({ operation: 'sync' }))).toThrow(expect.objectContaining({ kind: 'malformed' }) as Error);
-    expect(() => assertOperation(job({ operation: 9 }))).toThrow(expect.objectContaining({ kind: 'unsupported' }) as Error);
-    expect(() => assertOperation(job({ operation: 2 }))).not.toThrow();
+    expect(() => { assertOperation(job({ operation: 'sync' })); }).toThrow(expect.objectContaining({ kind: 'malformed' }) as Error);
+    expect(() => { assertOperation(job({ operation: 9 })); }).toThrow(expect.objectContaining({ kind: 'unsupported' }) as Error);
+    expect(() => { assertOperation(job({ operation: 2 })); }).not.toThrow();
   });
 });
