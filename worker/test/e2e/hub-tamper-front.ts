@@ -4,8 +4,8 @@
  * the answer's body is replaced for the next `times` requests a rule matches. It counts what it
  * rewrote.
  */
-import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { closeServer, listen } from '../../../scripts/standins/http-util.js';
 
 export interface TamperRule {
   method: string;
@@ -34,11 +34,10 @@ export class HubTamperFront {
   static async start(target: string): Promise<HubTamperFront> {
     const upstream = new URL(target);
     const holder: { front?: HubTamperFront } = {};
-    const server = createServer((req, res) => {
+    const { server, url } = await listen((req, res) => {
       holder.front?.handle(req, res, upstream);
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    holder.front = new HubTamperFront(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    holder.front = new HubTamperFront(server, url);
     return holder.front;
   }
 
@@ -48,13 +47,8 @@ export class HubTamperFront {
     return added;
   }
 
-  async close(): Promise<void> {
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => {
-      this.server.close(() => {
-        resolve();
-      });
-    });
+  close(): Promise<void> {
+    return closeServer(this.server);
   }
 
   private handle(req: IncomingMessage, res: ServerResponse, upstream: URL): void {

@@ -14,7 +14,8 @@ import { mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { makeTree, type Sandbox } from '../../../scripts/sandbox.js';
+import { makeTree, type LogRecord, type Sandbox, type WorkerProcess } from '../../../scripts/sandbox.js';
+import type { Job } from '../../../shared/hannibal.js';
 import { expectNoSecretsLeaked, JobState, logsOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
 
 const run = promisify(execFile);
@@ -39,6 +40,42 @@ async function fill(dir: string): Promise<void> {
   await run('dd', ['if=/dev/zero', `of=${join(dir, 'filler')}`, 'bs=4k']).catch(() => undefined);
 }
 
+interface FullDiskJob {
+  sandbox: Sandbox;
+  reportsDir: string;
+  files: Map<string, Buffer>;
+  worker: WorkerProcess;
+  job: Job;
+  /** The store's error line. */
+  alarm: LogRecord;
+}
+
+/**
+ * Worker `a` runs a local copy job after its reports directory filled up; `body` runs from the
+ * store's error line on. Skipped when mounting is not allowed; the tmpfs is unmounted afterwards.
+ */
+async function onFullDisk(ctx: { skip: () => void }, body: (w: FullDiskJob) => Promise<void>): Promise<void> {
+  const w = await world();
+  if (!w) {
+    ctx.skip();
+    return;
+  }
+  const { sandbox, reportsDir } = w;
+  try {
+    const disk = sandbox.addLocalStorage('disk');
+    const files = await makeTree(join(sandbox.dir, 'src'), 20, 4000);
+    const rule = sandbox.addRule('copy', { storage: disk, path: join(sandbox.dir, 'src') }, { storage: disk, path: join(sandbox.dir, 'dst') });
+    const worker = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1' });
+    await worker.waitForLog((r) => r.msg === 'rclone ready', 60_000);
+    await fill(reportsDir);
+    const job = sandbox.hub.createJob(rule.id);
+    const alarm = await worker.waitForLog((r) => r.msg === NOT_STORED, 60_000);
+    await body({ sandbox, reportsDir, files, worker, job, alarm });
+  } finally {
+    await run('umount', ['-l', reportsDir]).catch(() => undefined);
+  }
+}
+
 async function sameFiles(files: Map<string, Buffer>, root: string): Promise<number> {
   let same = 0;
   for (const [rel, bytes] of files) if ((await readFile(join(root, rel)).catch(() => undefined))?.equals(bytes)) same += 1;
@@ -47,22 +84,7 @@ async function sameFiles(files: Map<string, Buffer>, root: string): Promise<numb
 
 describe('a terminal report the state directory cannot take (ENOSPC)', () => {
   it('keeps the job owned and heartbeated, and reports it exactly once when there is room again', { timeout: 180_000 }, async (ctx) => {
-    const w = await world();
-    if (!w) {
-      ctx.skip();
-      return;
-    }
-    const { sandbox, reportsDir } = w;
-    try {
-      const disk = sandbox.addLocalStorage('disk');
-      const files = await makeTree(join(sandbox.dir, 'src'), 20, 4000);
-      const rule = sandbox.addRule('copy', { storage: disk, path: join(sandbox.dir, 'src') }, { storage: disk, path: join(sandbox.dir, 'dst') });
-      const worker = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1' });
-      await worker.waitForLog((r) => r.msg === 'rclone ready', 60_000);
-      await fill(reportsDir);
-      const job = sandbox.hub.createJob(rule.id);
-
-      const alarm = await worker.waitForLog((r) => r.msg === NOT_STORED, 60_000);
+    await onFullDisk(ctx, async ({ sandbox, reportsDir, files, worker, job, alarm }) => {
       expect(alarm).toMatchObject({ level: 50, jobId: job.id, errno: 'ENOSPC' });
       const heartbeatsBefore = sandbox.hub.reports.filter((r) => r.jobId === job.id && r.state === JobState.Executing).length;
       await new Promise((resolve) => setTimeout(resolve, 4000));
@@ -81,27 +103,11 @@ describe('a terminal report the state directory cannot take (ENOSPC)', () => {
       expect(terminalReports(sandbox, job.id)).toHaveLength(1);
       console.log('[outbox full]', JSON.stringify({ terminalReports: 1, heartbeatsWhileFull, errorLines: 1, filesCopied: files.size }));
       expectNoSecretsLeaked(sandbox, [worker]);
-    } finally {
-      await run('umount', ['-l', reportsDir]).catch(() => undefined);
-    }
+    });
   });
 
   it('SIGKILLed while the report cannot be stored: the next start resumes the same job and reports it exactly once', { timeout: 180_000 }, async (ctx) => {
-    const w = await world();
-    if (!w) {
-      ctx.skip();
-      return;
-    }
-    const { sandbox, reportsDir } = w;
-    try {
-      const disk = sandbox.addLocalStorage('disk');
-      const files = await makeTree(join(sandbox.dir, 'src'), 20, 4000);
-      const rule = sandbox.addRule('copy', { storage: disk, path: join(sandbox.dir, 'src') }, { storage: disk, path: join(sandbox.dir, 'dst') });
-      const first = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1' });
-      await first.waitForLog((r) => r.msg === 'rclone ready', 60_000);
-      await fill(reportsDir);
-      const job = sandbox.hub.createJob(rule.id);
-      await first.waitForLog((r) => r.msg === NOT_STORED, 60_000);
+    await onFullDisk(ctx, async ({ sandbox, reportsDir, files, worker: first, job }) => {
       process.kill(first.pid ?? 0, 'SIGKILL');
       await first.exited;
       expect(terminalReports(sandbox, job.id)).toEqual([]);
@@ -117,9 +123,7 @@ describe('a terminal report the state directory cannot take (ENOSPC)', () => {
       expect(terminalReports(sandbox, job.id)).toHaveLength(1);
       console.log('[outbox full + SIGKILL]', JSON.stringify({ terminalReports: 1, sameJobResumed: true, filesPresent: files.size }));
       expectNoSecretsLeaked(sandbox, [first, second]);
-    } finally {
-      await run('umount', ['-l', reportsDir]).catch(() => undefined);
-    }
+    });
   });
 });
 
