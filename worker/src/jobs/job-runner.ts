@@ -189,17 +189,24 @@ export class JobRunner {
     this.rcloneUp = true;
     this.acquirer.open();
     this.watch.start();
+    const asked: Promise<void>[] = [];
     for (const job of this.owned.takeRecovered()) {
       if (this.jobs.has(job.id)) continue;
       const t = trackedJob(job, 'resuming');
       this.jobs.set(job.id, t);
       this.log.info({ jobId: job.id, tag: job.tag, operation: operationName(job.operation) }, 'job owned before a restart; asking the hub whether it is still ours');
-      void this.heartbeatOne(t);
+      asked.push(this.heartbeatOne(t));
     }
     for (const t of this.jobs.values()) {
       if (t.phase === 'interrupted') void this.startRun(t);
     }
-    this.requestAcquire('running');
+    // After the hub answered about the resumed jobs: an acquisition first could make the hub time
+    // one of them out (it checks its deadline lazily, when asked for work) and hand out its rule anew.
+    if (asked.length === 0) this.requestAcquire('running');
+    else
+      void Promise.allSettled(asked).then(() => {
+        this.requestAcquire('running');
+      });
   }
 
   /** rclone is going away (restart, stop): stop polling and acquiring; owned jobs stay owned. */

@@ -1,7 +1,7 @@
 /**
  * The worker process alone SIGKILLed mid-upload (OOM killer, `kill -9`): its rclone must die with
- * it, so that nothing more reaches the destination and the job, re-run later by a new worker on
- * the same state directory, is never written by two rclones at once. Counted: rclone's life
+ * it, so that nothing more reaches the destination and the job, resumed by a new worker on the
+ * same state directory, is never written by two rclones at once. Counted: rclone's life
  * after the kill, bytes at the stand-in after that, reports at the hub, files at the end.
  */
 import { join } from 'node:path';
@@ -30,7 +30,7 @@ async function rcCall(worker: WorkerProcess, path: string, body: Record<string, 
 }
 
 describe('the worker SIGKILLed during an upload', () => {
-  it('takes its rclone along at once: no byte arrives after, and the re-run by a new worker finishes once with every file intact', { timeout: 180_000 }, async () => {
+  it('takes its rclone along at once: no byte arrives after, and the job, resumed by a new worker, finishes once with every file intact', { timeout: 180_000 }, async () => {
     const sandbox = await startSandbox({ hub: { heartbeatTimeoutSeconds: HEARTBEAT_DEADLINE_SECONDS } });
     const laptop = sandbox.addLocalStorage('laptop');
     const nextcloud = sandbox.addNextcloudStorage('nextcloud', 'erin', 'erin-e2e-password-7');
@@ -70,23 +70,20 @@ describe('the worker SIGKILLed during an upload', () => {
     expect(sandbox.webdav.files('erin').size).toBe(0);
     expect(terminalReports(sandbox, job.id)).toEqual([]);
 
-    // A new worker on the same state directory. The hub times the dead worker's job out lazily,
-    // at an acquisition after the deadline (the worker's safety poll), and its scheduler then
-    // creates the rule's next job, as Hannibal does.
+    // A new worker on the same state directory resumes the job from its owned-jobs record
+    // (jobs/owned-jobs.ts) before it asks for work: the same job, finished once, no hub timeout.
     const second = sandbox.spawnWorker('a', { WORKER_HEARTBEAT_SECONDS: '1', WORKER_ACQUIRE_POLL_SECONDS: '5' });
     await second.waitForLog((r) => r.component === 'machine' && r.to === 'Running');
     rcPasswords.push(rcPasswordOf(second.rclonePid()) ?? '');
     // The pidfile named a dead process: nothing was left to terminate.
     expect(logsOf(second, 'terminating an rclone left behind by a previous run')).toEqual([]);
-    await expect.poll(() => sandbox.hub.jobs().filter((j) => j.fromRuleId === rule.id).length, { timeout: 60_000, interval: 100 }).toBe(2);
-    const rerun = sandbox.hub.jobs().find((j) => j.fromRuleId === rule.id && j.id !== job.id)!;
 
-    const reports = await waitForTerminalReport(sandbox, rerun.id, 120_000);
+    const reports = await waitForTerminalReport(sandbox, job.id, 120_000);
     expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess, owner: 'worker-a' })]);
-    expect(sandbox.hub.timeouts.map((t) => t.jobId)).toEqual([job.id]);
-    expect(sandbox.hub.job(job.id)?.state).toBe(JobState.DoneFailure);
-    expect(terminalReports(sandbox, job.id)).toEqual([]);
-    expect(sandbox.hub.acquisitions.filter((a) => a.jobId === rerun.id)).toHaveLength(1);
+    expect(logsOf(second, 'hub still has the job as ours; resuming it with a fresh run').map((r) => r.jobId)).toEqual([job.id]);
+    expect(sandbox.hub.timeouts).toEqual([]);
+    expect(sandbox.hub.jobs().filter((j) => j.fromRuleId === rule.id)).toHaveLength(1);
+    expect(sandbox.hub.acquisitions.filter((a) => a.jobId === job.id)).toHaveLength(1);
 
     const stored = sandbox.webdav.files('erin');
     let intact = 0;
