@@ -6,7 +6,7 @@
  * signal. A second signal during the drain exits at once and still leaves no rclone behind;
  * the hand-backs it could not deliver are kept on disk and reach the hub at the next start.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { JobStatusReport } from '../../../shared/hannibal.js';
@@ -90,10 +90,12 @@ describe('a signal to the worker\'s process group during jobs', () => {
     sandbox.hub.setRestOutage({ status: 503 });
 
     signalGroup(worker, 'SIGTERM');
-    const pendingFile = join(stateDir, 'pending-reports.json');
+    // The outbox keeps one file per report (jobs/report-outbox.ts).
+    const reportsDir = join(stateDir, 'reports');
     const pending = (): JobStatusReport[] => {
       try {
-        return JSON.parse(readFileSync(pendingFile, 'utf8')) as JobStatusReport[];
+        const names = readdirSync(reportsDir).filter((name) => name.endsWith('.json'));
+        return names.map((name) => (JSON.parse(readFileSync(join(reportsDir, name), 'utf8')) as { report: JobStatusReport }).report);
       } catch {
         return [];
       }
