@@ -13,6 +13,7 @@ import { ControlToken } from './control/token.js';
 import { ConfigError, errorMessage } from './errors.js';
 import { HubClient } from './hub/rest-client.js';
 import { HubEvents } from './hub/signalr-events.js';
+import { TenantGuard } from './hub/tenancy.js';
 import { JobRunner } from './jobs/job-runner.js';
 import { ReportOutbox } from './jobs/report-outbox.js';
 import type { Logger } from './log/logger.js';
@@ -42,6 +43,9 @@ export interface WorkerOptions {
 
 export class Worker {
   readonly metrics: WorkerMetrics;
+  /** Which storages and jobs are this worker's user's; the hub's rows enter the worker through it. */
+  readonly tenancy: TenantGuard;
+  /** The hub as every service sees it: through the tenancy guard, every call observed. */
   readonly hub: ObservedHub;
   readonly tokens: TokenBroker;
   readonly grants: GrantJournal;
@@ -85,10 +89,11 @@ export class Worker {
       },
     });
 
-    this.hub = observeHub(
+    this.tenancy = new TenantGuard(
       new HubClient({ baseUrl: settings.hub.url, username: settings.hub.username, password: settings.hub.password, logger, dispatcher: this.outbound }),
-      this.metrics.hub,
+      logger,
     );
+    this.hub = observeHub(this.tenancy, this.metrics.hub);
     this.remotes = new RemoteManager(
       () => (this.rclone?.isRunning() ? this.rclone.client : undefined),
       () => (this.rclone?.isRunning() ? this.rclone.configPath : undefined),
@@ -125,6 +130,8 @@ export class Worker {
       catalog: this.catalog,
       remotes: this.remotes,
       tokens: this.tokens,
+      tenancy: this.tenancy,
+      recorder: this.metrics.jobs,
       reloadStorages: () => this.reloadStorages(),
       acquire: { username: settings.hub.username, capabilities: 'rclone', owner: settings.worker.ownerId, networks: settings.worker.networks },
       settings: {
@@ -134,14 +141,16 @@ export class Worker {
         stallSeconds: settings.worker.stallSeconds,
         reauthWaitSeconds: settings.worker.reauthWaitSeconds,
         acquirePollSeconds: settings.hub.acquirePollSeconds,
+        ...settings.jobs,
       },
       logger,
     });
     this.tokens.addListener({
       reauthorized: (storageId) => {
-        this.jobs.storageReauthorized(storageId);
+        this.jobs.credentialsReplaced(storageId);
       },
       reauthRequired: (storageId) => {
+        this.jobs.grantDead(storageId);
         this.metrics.tokens.breakerOpened(this.catalog.byId(storageId)?.technology ?? 'unknown');
       },
     });
@@ -160,6 +169,10 @@ export class Worker {
       signalrUrl: settings.hub.signalrUrl,
       logger,
       onEvent: (event) => {
+        if (event.type === 'JobUpdated') {
+          this.jobs.hubUpdated(event.jobId, event.state);
+          return;
+        }
         this.metrics.hub.event(event.type);
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });

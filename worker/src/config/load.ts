@@ -172,6 +172,13 @@ export async function loadSettings(env: Source = process.env): Promise<Settings>
       reauthDebounceMs: r.int('WORKER_REAUTH_DEBOUNCE_MS', 500, { min: 0, max: 60_000 }),
       shutdownTimeoutSeconds: r.int('WORKER_SHUTDOWN_TIMEOUT_SECONDS', 60, { min: 1, max: 3600 }),
     },
+    jobs: {
+      retries: r.int('WORKER_JOB_RETRIES', 5, { min: 0, max: 100 }),
+      retrySeconds: r.int('WORKER_JOB_RETRY_SECONDS', 30, { min: 1, max: 3600 }),
+      retryMaxSeconds: r.int('WORKER_JOB_RETRY_MAX_SECONDS', 600, { min: 1, max: 86_400 }),
+      handbackWindowSeconds: r.int('WORKER_HANDBACK_WINDOW_SECONDS', 1800, { min: 0, max: 7 * 86_400 }),
+      acquireBackoffMaxSeconds: r.int('WORKER_ACQUIRE_BACKOFF_MAX_SECONDS', 60, { min: 1, max: 3600 }),
+    },
     control: controlSettings(r),
     rclone: { path: r.string('RCLONE_PATH', 'rclone') },
     tokens: {

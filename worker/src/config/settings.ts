@@ -56,6 +56,18 @@ export interface Settings {
     /** Bearer token for stop/start/abort; undefined = `<stateDir>/control-token`, generated. */
     tokenFile: string | undefined;
   };
+  /** Failed jobs and hand-backs (jobs/lifecycle.ts, jobs/handback.ts); the README's failure table. */
+  jobs: {
+    /** Re-runs of a job after transient failures before it is handed back to the hub. */
+    retries: number;
+    /** First retry delay; doubles per retry up to `retryMaxSeconds`. */
+    retrySeconds: number;
+    retryMaxSeconds: number;
+    /** A job this worker handed back after failures is not run by it again for this long. */
+    handbackWindowSeconds: number;
+    /** Ceiling of the delay between acquisition rounds that had to hand jobs back unrun. */
+    acquireBackoffMaxSeconds: number;
+  };
   rclone: {
     /** The rclone binary (default `rclone` on PATH). */
     path: string;

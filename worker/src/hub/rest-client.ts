@@ -59,9 +59,22 @@ export class HubClient implements JobsHub, StoragesHub, OnlineHub {
   }
 
   async checkOnline(): Promise<void> {
+    await this.currentUser();
+  }
+
+  /**
+   * Our hub user (`GET /users/-1`). The answer is ASP.NET's whole IdentityUser (password hash
+   * included, real-hannibal.md §10); only the id is kept: it tells our storages and jobs apart.
+   */
+  async currentUser(): Promise<{ id: string }> {
     const res = await this.authorized('GET', HubPaths.currentUser);
     expectOk(res, 'GET current user');
     if (res.text.trim() === '') throw new HubError('hub answered the current-user check with an empty body', res.status);
+    const parsed = parseJson(res, 'GET current user') as { id?: unknown } | null;
+    if (typeof parsed?.id !== 'string' || parsed.id === '') {
+      throw new HubError("hub's current user has no id; without it this worker cannot tell its storages and jobs from other users'", res.status);
+    }
+    return { id: parsed.id };
   }
 
   async storages(): Promise<Storage[]> {

@@ -6,6 +6,10 @@
  * - Automatic reconnect never gives up; when the client closes anyway, the start loop runs again.
  * - The JS client does not serialise handlers, so events go through a serial queue.
  * - After every (re)connect `onConnected` fires, so the owner can poll for work it may have missed.
+ * - The real hub also broadcasts `JobUpdated(jobId, stateName)` on every acquire and report of
+ *   every user's jobs (the state as a string name, unlike REST) and `RulesFlushed()`
+ *   (real-hannibal.md F5). `JobUpdated` is passed on; `RulesFlushed` means nothing to a worker
+ *   and is only acknowledged, so neither fills the log with "no client method" lines.
  */
 import { HubConnectionBuilder, HubConnectionState, LogLevel, type HubConnection, type ILogger } from '@microsoft/signalr';
 import { HUB_PATH, HubMethods } from '../../../shared/hannibal.js';
@@ -15,7 +19,13 @@ import { fullJitterDelay } from '../util/backoff.js';
 import { SerialQueue } from '../util/serial-queue.js';
 import { sleep } from '../util/sleep.js';
 
-export type HubEvent = { type: 'NewJobAvailable' } | { type: 'StorageReauthenticated'; uriSchema: string };
+export type HubEvent =
+  | { type: 'NewJobAvailable' }
+  | { type: 'StorageReauthenticated'; uriSchema: string }
+  | { type: 'JobUpdated'; jobId: number; state: string };
+
+/** Broadcast by the real hub when rules are flushed (HannibalServiceRules); no payload a worker needs. */
+const RULES_FLUSHED = 'RulesFlushed';
 
 export interface HubEventsOptions {
   signalrUrl: string;
@@ -109,6 +119,16 @@ export class HubEvents {
         return;
       }
       void this.queue.push(() => this.options.onEvent({ type: 'StorageReauthenticated', uriSchema }));
+    });
+    connection.on(HubMethods.jobUpdated, (jobId: unknown, state: unknown) => {
+      if (typeof jobId !== 'number' || typeof state !== 'string') {
+        this.log.debug({ jobId, state }, 'JobUpdated without a job id and state name; ignored');
+        return;
+      }
+      void this.queue.push(() => this.options.onEvent({ type: 'JobUpdated', jobId, state }));
+    });
+    connection.on(RULES_FLUSHED, () => {
+      this.log.debug('hub flushed its rules');
     });
     connection.onreconnecting((err) => {
       this.log.warn({ reason: err ? errorMessage(err) : undefined }, 'hub connection lost; reconnecting');

@@ -1,34 +1,45 @@
 /**
- * Runs the hub's jobs on the supervised rclone (DESIGN.md §1.3, §3; anchor-backer.md §5).
+ * Runs the hub's jobs on the supervised rclone (DESIGN.md §1.3, §3; anchor-backer.md §5). This is
+ * the orchestrator: it does the I/O, and leaves each rule to its own module —
  *
- * A job, once acquired, is owned until exactly one terminal report has been queued for it:
+ * - lifecycle.ts: what an event means for a job (event × phase → next step, retry budget);
+ * - failure.ts: how a run ended (auth, transient, deterministic) from rclone's answers;
+ * - acquisition.ts + handback.ts: which jobs are taken, and backing off from jobs handed back;
+ * - auth-recovery.ts: fresh runs on a reloaded remote when a grant is known dead;
+ * - run-watch.ts: polling rclone for finished runs, progress and stalls, stopping runs;
+ * - hub/tenancy.ts: which jobs are ours at all.
  *
- *   starting ──► running ──► (finished) ──► reported
- *      │  ▲          │
- *      │  └──────────┤ re-run: rclone crashed or restarted, a token was refreshed after an auth
- *      │             │ failure, its remote's parameters changed, it stalled
- *      ▼             ▼
- *   waiting-reauth / waiting-retry  (its storage needs re-authentication / a transient failure)
+ * A job, once acquired, is owned until exactly one terminal report has been queued for it, and
+ * is heartbeated (`Executing`) on its own timer meanwhile, whatever rclone is doing. Polling is
+ * as cheap as rclone allows: one `job/list` per cycle and `job/status` only for jobs that left
+ * the running set (rclone ≥ 1.61 reports `runningIds`; 1.60 does not, so there it is one
+ * `job/status` per running job), and `core/stats {group}` per job only at the progress interval.
  *
- * While owned, a job is heartbeated (`Executing`) on its own timer, whatever rclone is doing.
- * Polling is as cheap as rclone allows: one `job/list` per cycle and `job/status` only for jobs
- * that left the running set (rclone ≥ 1.61 reports `runningIds`; 1.60 does not, so there it is
- * one `job/status` per running job), and `core/stats {group}` per job only at the progress
- * interval.
+ * Remotes change under running jobs in one order only (`restartJobsOn`): stop the jobs, change
+ * the remote, start fresh runs. `config/update` clears rclone's Fs cache, which shuts down a
+ * running job's Fs on backends with `Shutdown` (dropbox, smb, sftp, ftp), and a new run would
+ * otherwise reuse the cached Fs with its old token or parameters.
  */
 import { JobState, RuleOperation, jobStateName, type AcquireParams, type Job, type Storage } from '../../../shared/hannibal.js';
 import type { RcCoreStats, RcJobStatus } from '../../../shared/rclone-rc.js';
-import { RcError, ReauthRequiredError, StorageError, TokenRefreshError, errorMessage, isPermanent } from '../errors.js';
+import { StorageError, errorMessage } from '../errors.js';
 import type { JobsHub } from '../hub/rest-client.js';
+import type { TenantGuard } from '../hub/tenancy.js';
 import type { Logger } from '../log/logger.js';
-import { detectAuthFailure, type AuthFailureSignal } from '../rclone/log-line.js';
-import type { RcClient } from '../rclone/rc-client.js';
+import { NO_JOB_RECORDER, type JobRecorder } from '../metrics/recorders.js';
+import type { AuthFailureSignal } from '../rclone/log-line.js';
 import type { StorageCatalog } from '../storage/catalog.js';
 import type { CurrentRclone, RemoteManager } from '../storage/remote-manager.js';
 import type { TokenBroker } from '../tokens/broker.js';
-import { exponentialDelay } from '../util/backoff.js';
-import { jobOutcome } from './outcome.js';
+import { Mutex } from '../util/mutex.js';
+import { Acquirer, type Admission } from './acquisition.js';
+import { AuthRecovery } from './auth-recovery.js';
+import { classifyRunEnd, classifyStartFailure } from './failure.js';
+import { HandbackLedger } from './handback.js';
+import { RunWatch } from './run-watch.js';
+import { decide, type JobEvent, type JobPhase, type LifecyclePolicy } from './lifecycle.js';
 import type { ReportOutbox } from './report-outbox.js';
+import { operationName, trackedJob, uniqueStorages, type TrackedJob } from './tracked-job.js';
 
 export interface JobSettings {
   maxJobs: number;
@@ -37,6 +48,14 @@ export interface JobSettings {
   stallSeconds: number;
   reauthWaitSeconds: number;
   acquirePollSeconds: number;
+  /** Retries after transient failures before a job is handed back; their first delay and ceiling. */
+  retries: number;
+  retrySeconds: number;
+  retryMaxSeconds: number;
+  /** A job handed back after failures is not run again by this worker for this long. */
+  handbackWindowSeconds: number;
+  /** Ceiling of the acquisition backoff after rounds that handed jobs back unrun. */
+  acquireBackoffMaxSeconds: number;
 }
 
 export interface JobRunnerOptions {
@@ -44,8 +63,11 @@ export interface JobRunnerOptions {
   outbox: Pick<ReportOutbox, 'enqueue'>;
   rclone: CurrentRclone;
   catalog: Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'>;
-  remotes: Pick<RemoteManager, 'apply'>;
+  remotes: Pick<RemoteManager, 'apply' | 'reloadRemote' | 'diff'>;
   tokens: Pick<TokenBroker, 'lease' | 'forceRefresh' | 'ensureFresh'>;
+  tenancy: Pick<TenantGuard, 'whose'>;
+  /** Told of every terminal report (metrics); default: nobody. */
+  recorder?: JobRecorder;
   /** Re-reads the hub's storages (a job may name a storage created after the last load). */
   reloadStorages?: () => Promise<void>;
   acquire: AcquireParams;
@@ -54,63 +76,91 @@ export interface JobRunnerOptions {
   now?: () => number;
 }
 
-type Phase = 'starting' | 'running' | 'interrupted' | 'waiting-reauth' | 'waiting-retry';
-
-/** Why the worker itself stopped an rclone job; decides what its end means. */
-type StopIntent = 'rerun' | 'interrupt' | 'cancel' | 'shutdown' | 'abandon';
-
-interface TrackedJob {
-  job: Job;
-  id: number;
-  phase: Phase;
-  /** 1-based run counter; each run has its own rclone job and stats group. */
-  run: number;
-  rcloneJobId: number | undefined;
-  group: string | undefined;
-  stopIntent: StopIntent | undefined;
-  /** Token leases held while a run is in rclone. */
-  leases: (() => void)[];
-  authRecoveries: number;
-  crashReruns: number;
-  startFailures: number;
-  timer: NodeJS.Timeout | undefined;
-  waitReason: string | undefined;
-  progress: { bytes: number; transfers: number; checks: number; changedAt: number } | undefined;
-}
-
 const TRANSFER_FILTER = { ExcludeRule: ['_backer', 'desktop.ini', 'Desktop.ini', '.DS_Store', '[tT]humbs.db'] };
 const TRANSFER_CONFIG = { Retries: 3 };
 const MAX_AUTH_RECOVERIES = 3;
-const MAX_CRASH_RERUNS = 5;
-const MAX_START_FAILURES = 8;
-const ACQUIRE_RETRY_MS = 5_000;
+const ACQUIRE_BACKOFF_INITIAL_MS = 2_000;
+const KNOWN_OPERATIONS: ReadonlySet<number> = new Set(Object.values(RuleOperation));
 
 export class JobRunner {
   private readonly jobs = new Map<number, TrackedJob>();
   private readonly log: Logger;
   private readonly now: () => number;
-  private accepting = false;
+  private readonly policy: LifecyclePolicy;
+  private readonly ledger: HandbackLedger;
+  private readonly acquirer: Acquirer;
+  /** Restarts around remote changes, one at a time (they are rare; overlapping ones would break each other's runs). */
+  private readonly restarts = new Mutex();
+  private readonly auth: AuthRecovery;
+  private readonly watch: RunWatch;
   private rcloneUp = false;
-  private acquiring: Promise<void> | undefined;
-  private acquireAgain = false;
-  private pollTimer: NodeJS.Timeout | undefined;
-  private acquireRetryTimer: NodeJS.Timeout | undefined;
-  private polling = false;
-  private lastProgressAt = 0;
-  /** Whether this rclone's `job/list` reports `runningIds`; unknown until first asked. */
-  private jobListHasRunningIds: boolean | undefined;
   private readonly heartbeatTimer: NodeJS.Timeout;
   private readonly safetyPollTimer: NodeJS.Timeout;
 
   constructor(private readonly options: JobRunnerOptions) {
+    const { settings } = options;
     this.log = options.logger.child({ component: 'jobs' });
     this.now = options.now ?? Date.now;
+    this.policy = {
+      retries: settings.retries,
+      retryInitialMs: settings.retrySeconds * 1000,
+      retryMaxMs: settings.retryMaxSeconds * 1000,
+      maxAuthRecoveries: MAX_AUTH_RECOVERIES,
+    };
+    this.ledger = new HandbackLedger(
+      {
+        windowMs: settings.handbackWindowSeconds * 1000,
+        acquireBackoffInitialMs: Math.min(ACQUIRE_BACKOFF_INITIAL_MS, settings.acquireBackoffMaxSeconds * 1000),
+        acquireBackoffMaxMs: settings.acquireBackoffMaxSeconds * 1000,
+      },
+      this.now,
+    );
+    this.acquirer = new Acquirer({
+      hub: options.hub,
+      params: options.acquire,
+      ledger: this.ledger,
+      room: () => settings.maxJobs - this.jobs.size,
+      admit: (job) => this.admit(job),
+      take: (job, trigger) => {
+        this.take(job, trigger);
+      },
+      refuse: (job, reason) => this.options.outbox.enqueue({ jobId: job.id, owner: this.options.acquire.owner, state: JobState.DoneFailure, reason }),
+      logger: options.logger,
+    });
+    this.watch = new RunWatch({
+      rclone: options.rclone,
+      host: {
+        running: () => this.inPhase('running'),
+        ended: (t, status, stats) => this.runEnded(t, status, stats),
+        forgotten: (t) => void this.startRun(t),
+        release: (t) => {
+          this.endRun(t);
+        },
+      },
+      settings,
+      logger: options.logger,
+      now: this.now,
+    });
+    this.auth = new AuthRecovery({
+      host: {
+        inPhase: (phase) => this.inPhase(phase),
+        storagesOf: (t) => this.storagesOf(t),
+        restartJobsOn: (uris, reason, change, also) => this.restartJobsOn(uris, reason, change, also),
+        recoveryFailed: (t, err) => this.handle(t, { type: 'start-failed', failure: classifyStartFailure(err, this.rcloneUp), canRefresh: false }),
+      },
+      catalog: options.catalog,
+      remotes: options.remotes,
+      tokens: options.tokens,
+      maxRecoveries: MAX_AUTH_RECOVERIES,
+      logger: options.logger,
+      ...(options.now ? { now: options.now } : {}),
+    });
     this.heartbeatTimer = setInterval(() => {
       void this.heartbeat();
-    }, options.settings.heartbeatSeconds * 1000);
+    }, settings.heartbeatSeconds * 1000);
     this.safetyPollTimer = setInterval(() => {
       this.requestAcquire('safety poll');
-    }, options.settings.acquirePollSeconds * 1000);
+    }, settings.acquirePollSeconds * 1000);
   }
 
   // --- lifecycle, driven by the state machine -------------------------------------------------
@@ -118,12 +168,8 @@ export class JobRunner {
   /** rclone is up and remotes are in place: resume owned jobs and take new ones. */
   start(): void {
     this.rcloneUp = true;
-    this.jobListHasRunningIds = undefined;
-    this.accepting = true;
-    clearInterval(this.pollTimer);
-    this.pollTimer = setInterval(() => {
-      void this.poll();
-    }, this.options.settings.pollSeconds * 1000);
+    this.acquirer.open();
+    this.watch.start();
     for (const t of this.jobs.values()) {
       if (t.phase === 'interrupted') void this.startRun(t);
     }
@@ -133,47 +179,34 @@ export class JobRunner {
   /** rclone is going away (restart, stop): stop polling and acquiring; owned jobs stay owned. */
   pause(): void {
     this.rcloneUp = false;
-    this.accepting = false;
-    clearInterval(this.pollTimer);
-    this.pollTimer = undefined;
+    this.acquirer.close();
+    this.watch.stop();
   }
 
-  /** rclone died under us: every running job lost its rclone job and will be re-run. */
+  /** rclone died under us: every job in it lost its run; each is re-run when rclone is back, within the retry budget. */
   rcloneLost(): void {
     this.pause();
-    for (const t of this.jobs.values()) {
+    for (const t of [...this.jobs.values()]) {
       if (t.phase !== 'running' && t.phase !== 'starting') continue;
       this.endRun(t);
-      t.crashReruns += 1;
-      if (t.crashReruns > MAX_CRASH_RERUNS) {
-        void this.finish(t, JobState.DoneFailure, `rclone crashed ${t.crashReruns} times while running this job`);
-        continue;
-      }
-      t.phase = 'interrupted';
       this.log.warn({ jobId: t.id, run: t.run }, 'rclone exited during the job; it will be re-run when rclone is back');
+      void this.handle(t, { type: 'rclone-lost' });
     }
   }
 
-  /**
-   * Stops every running rclone job so rclone can be restarted; the jobs stay owned and are
-   * re-run by `start()` (RestartingForReauth).
-   */
+  /** Stops every running rclone job so rclone can be restarted; they stay owned and `start()` re-runs them. */
   async interruptAll(reason: string): Promise<void> {
-    const running = [...this.jobs.values()].filter((t) => t.phase === 'running');
+    const running = this.inPhase('running');
     this.log.info({ jobs: running.map((t) => t.id), reason }, 'interrupting running jobs; they will be re-run');
-    await this.stopAndCollect(running, 'interrupt');
+    await this.watch.stopRuns(running, 'interrupt');
     this.pause();
   }
 
-  /**
-   * Hands every owned job back to the hub: stop its rclone job and report it `DoneFailure`, so
-   * the hub gives it to a worker again at once (operator stop, shutdown).
-   */
+  /** Hands every owned job back to the hub (`DoneFailure`, not barred): operator stop, shutdown. */
   async surrender(reason: string): Promise<void> {
-    this.accepting = false;
-    const running = [...this.jobs.values()].filter((t) => t.phase === 'running');
-    await this.stopAndCollect(running, 'shutdown');
-    for (const t of [...this.jobs.values()]) await this.finish(t, JobState.DoneFailure, reason);
+    this.acquirer.close();
+    await this.watch.stopRuns(this.inPhase('running'), 'shutdown');
+    for (const t of [...this.jobs.values()]) await this.handle(t, { type: 'surrender', reason });
     this.pause();
   }
 
@@ -183,62 +216,24 @@ export class JobRunner {
     await this.surrender(reason);
   }
 
-  // --- queries and narrow actions for re-authentication ---------------------------------------
+  stopTimers(): void {
+    this.acquirer.stop();
+    clearInterval(this.heartbeatTimer);
+    clearInterval(this.safetyPollTimer);
+    this.watch.stop();
+    for (const t of this.jobs.values()) clearTimeout(t.timer);
+  }
+
+  // --- queries ----------------------------------------------------------------------------------
 
   /** Remote names used by jobs that are in rclone now. */
   remotesInUse(): Set<string> {
     const inUse = new Set<string>();
     for (const t of this.jobs.values()) {
-      if (t.phase !== 'running' && t.phase !== 'starting') continue;
+      if (t.phase !== 'running' && t.phase !== 'starting' && t.phase !== 'stopping') continue;
       for (const storage of this.storagesOf(t)) inUse.add(storage.uriSchema);
     }
     return inUse;
-  }
-
-  /** Stops and re-runs only the jobs that use `uriSchema` (their remote changed). */
-  async rerunJobsUsing(uriSchema: string, reason: string): Promise<number[]> {
-    const affected = [...this.jobs.values()].filter(
-      (t) => t.phase === 'running' && this.storagesOf(t).some((s) => s.uriSchema === uriSchema),
-    );
-    if (affected.length === 0) return [];
-    this.log.info({ remote: uriSchema, jobs: affected.map((t) => t.id), reason }, 're-running the jobs that use this remote');
-    await this.stopAndCollect(affected, 'rerun');
-    return affected.map((t) => t.id);
-  }
-
-  /** New credentials for a storage: jobs waiting for them run now. */
-  storageReauthorized(storageId: number): void {
-    for (const t of this.jobs.values()) {
-      if (t.phase !== 'waiting-reauth') continue;
-      if (!this.storagesOf(t).some((s) => s.id === storageId)) continue;
-      clearTimeout(t.timer);
-      this.log.info({ jobId: t.id, storageId }, 'storage re-authenticated; running the waiting job');
-      void this.startRun(t);
-    }
-  }
-
-  /** The operator or hub aborts a job: stop it and report `Cancelled`. */
-  async abort(jobId: number): Promise<boolean> {
-    const t = this.jobs.get(jobId);
-    if (!t) return false;
-    if (t.phase === 'running') await this.stopAndCollect([t], 'cancel');
-    else await this.finish(t, JobState.Cancelled, 'aborted');
-    return true;
-  }
-
-  /** rclone logged an auth failure; refresh that storage's token at once if it is OAuth. */
-  authSignal(signal: AuthFailureSignal): void {
-    if (!signal.remote) return;
-    for (const t of this.jobs.values()) {
-      if (t.phase !== 'running') continue;
-      const storage = this.storagesOf(t).find((s) => s.uriSchema === signal.remote);
-      if (!storage || !this.options.catalog.isOAuth(storage)) continue;
-      this.log.warn({ remote: signal.remote, signature: signal.signature }, 'rclone reports an auth failure; refreshing the token now');
-      this.options.tokens.forceRefresh(storage.id, `rclone logged "${signal.signature}"`).catch((err: unknown) => {
-        this.log.warn({ remote: signal.remote, reason: errorMessage(err) }, 'refresh after an rclone auth failure did not succeed');
-      });
-      return;
-    }
   }
 
   ownedJobIds(): number[] {
@@ -246,81 +241,101 @@ export class JobRunner {
   }
 
   /** A snapshot for logs and the control endpoint. */
-  describe(): { id: number; phase: Phase; run: number; waitReason: string | undefined }[] {
+  describe(): { id: number; phase: JobPhase; run: number; waitReason: string | undefined }[] {
     return [...this.jobs.values()].map((t) => ({ id: t.id, phase: t.phase, run: t.run, waitReason: t.waitReason }));
   }
 
-  stopTimers(): void {
-    clearTimeout(this.acquireRetryTimer);
-    clearInterval(this.heartbeatTimer);
-    clearInterval(this.safetyPollTimer);
-    clearInterval(this.pollTimer);
-    for (const t of this.jobs.values()) clearTimeout(t.timer);
+  // --- re-authentication and remote changes -----------------------------------------------------
+
+  /**
+   * Gives the jobs on these remotes fresh runs around `change` (a `config/update`, a reload):
+   * stop the running ones, apply the change, then start them and the jobs waiting on these
+   * remotes (for new credentials, or to retry). Returns the ids given fresh runs. If the change
+   * fails, the jobs still get their runs and the error is rethrown.
+   */
+  async restartJobsOn(uriSchemas: readonly string[], reason: string, change: () => Promise<void>, also: readonly TrackedJob[] = []): Promise<number[]> {
+    const uses = (t: TrackedJob) => this.storagesOf(t).some((s) => uriSchemas.includes(s.uriSchema));
+    const held = [...also, ...this.inPhase('waiting-reauth').filter(uses), ...this.inPhase('waiting-retry').filter(uses)];
+    for (const t of held) {
+      if (t.phase === 'waiting-reauth') this.log.info({ jobId: t.id, remotes: uriSchemas }, 'storage re-authenticated; running the waiting job');
+      if (t.phase === 'waiting-retry') this.log.info({ jobId: t.id, remotes: uriSchemas, reason }, 'its remote changed; retrying the waiting job now');
+      this.hold(t);
+    }
+    return this.restarts.runExclusive(async () => {
+      const running = this.inPhase('running').filter(uses);
+      if (running.length > 0) this.log.info({ remotes: uriSchemas, jobs: running.map((t) => t.id), reason }, 'stopping the jobs on these remotes for fresh runs');
+      await this.watch.stopRuns(running, 'hold');
+      const failure = await change().then(
+        () => undefined,
+        (err: unknown) => (err instanceof Error ? err : new Error(String(err))),
+      );
+      const restarted = [...held, ...running].filter((t) => this.jobs.get(t.id) === t && t.phase === 'held');
+      for (const t of restarted) void this.startRun(t);
+      if (failure) throw failure;
+      return restarted.map((t) => t.id);
+    });
   }
 
+  /** The token broker opened a storage's breaker: the grant rclone holds for it is dead. */
+  grantDead(storageId: number): void {
+    this.auth.grantDead(storageId);
+  }
+
+  /** New credentials for a storage: see `AuthRecovery.credentialsReplaced`. */
+  credentialsReplaced(storageId: number): void {
+    this.auth.credentialsReplaced(storageId);
+  }
+
+  /** rclone logged an auth failure: see `AuthRecovery.logged`. */
+  authSignal(signal: AuthFailureSignal): void {
+    this.auth.logged(signal);
+  }
+
+  /** The operator or hub aborts a job: stop it and report `Cancelled`. */
+  async abort(jobId: number): Promise<boolean> {
+    const t = this.jobs.get(jobId);
+    if (!t) return false;
+    if (t.phase === 'running') await this.watch.stopRuns([t], 'cancel');
+    else await this.handle(t, { type: 'cancelled' });
+    return true;
+  }
+
+  /**
+   * The hub broadcast `JobUpdated(jobId, state)`. Every acquire and report triggers one, ours
+   * included; a state other than Executing for a job we still own may mean it was taken from us
+   * (cancelled, timed out), so ask the hub now instead of at the next heartbeat.
+   */
+  hubUpdated(jobId: number, state: string): void {
+    const t = this.jobs.get(jobId);
+    if (!t || state === jobStateName(JobState.Executing)) return;
+    this.log.debug({ jobId, state }, 'hub announced another state for a job we own; checking with the hub');
+    void this.heartbeatOne(t);
+  }
+
+  /** Acquire until the hub has no job for us or the concurrency cap is reached. */
+  requestAcquire(trigger: string): void {
+    this.acquirer.request(trigger);
+  }
+
+  /** A method, so the compiler does not narrow the flag across awaits. */
   private isRcloneUp(): boolean {
     return this.rcloneUp;
   }
 
   // --- acquisition ------------------------------------------------------------------------------
 
-  /** Acquire until the hub has no job for us or the concurrency cap is reached. */
-  requestAcquire(trigger: string): void {
-    if (!this.accepting) return;
-    if (this.acquiring) {
-      this.acquireAgain = true;
-      return;
+  private admit(job: Job): Admission {
+    const ownership = this.options.tenancy.whose(job);
+    if (!ownership.ours) return { run: false, reason: `not this worker's user: ${ownership.reason}`, warn: true };
+    if (this.ledger.isBarred(job.id)) {
+      return { run: false, reason: `this worker handed it back after failures less than ${this.options.settings.handbackWindowSeconds} s ago`, warn: false };
     }
-    this.acquiring = this.acquireLoop(trigger).finally(() => {
-      this.acquiring = undefined;
-    });
+    return { run: true };
   }
 
-  private async acquireLoop(trigger: string): Promise<void> {
-    do {
-      this.acquireAgain = false;
-      while (this.accepting && this.jobs.size < this.options.settings.maxJobs) {
-        let job: Job | null;
-        try {
-          job = await this.options.hub.acquireNextJob(this.options.acquire);
-        } catch (err) {
-          // Try again soon rather than at the next safety poll: an announced job is waiting.
-          this.log.warn({ trigger, reason: errorMessage(err), retryInMs: ACQUIRE_RETRY_MS }, 'could not ask the hub for a job');
-          clearTimeout(this.acquireRetryTimer);
-          this.acquireRetryTimer = setTimeout(() => {
-            this.requestAcquire('retry after a hub error');
-          }, ACQUIRE_RETRY_MS);
-          return;
-        }
-        if (!job) break;
-        this.accept(job, trigger);
-      }
-    } while (this.anotherAcquireRound());
-  }
-
-  /** Someone asked for work while the last round ran, and there is still room. */
-  private anotherAcquireRound(): boolean {
-    return this.acquireAgain && this.accepting && this.jobs.size < this.options.settings.maxJobs;
-  }
-
-  private accept(job: Job, trigger: string): void {
+  private take(job: Job, trigger: string): void {
     if (this.jobs.has(job.id)) return;
-    const t: TrackedJob = {
-      job,
-      id: job.id,
-      phase: 'starting',
-      run: 0,
-      rcloneJobId: undefined,
-      group: undefined,
-      stopIntent: undefined,
-      leases: [],
-      authRecoveries: 0,
-      crashReruns: 0,
-      startFailures: 0,
-      timer: undefined,
-      waitReason: undefined,
-      progress: undefined,
-    };
+    const t = trackedJob(job);
     this.jobs.set(job.id, t);
     this.log.info(
       { jobId: job.id, tag: job.tag, operation: operationName(job.operation), trigger, owned: this.jobs.size, max: this.options.settings.maxJobs },
@@ -345,7 +360,9 @@ export class JobRunner {
     const run = t.run;
     t.stopIntent = undefined;
     t.progress = undefined;
+    t.loggedAuth = undefined;
     try {
+      if (!KNOWN_OPERATIONS.has(t.job.operation)) throw new StorageError(`job ${t.id}: operation ${t.job.operation} is not supported`, undefined);
       const { source, destination } = await this.endpoints(t);
       for (const storage of uniqueStorages([source.storage, destination.storage])) {
         // Just in time: a job never starts on a token that expires within the threshold.
@@ -353,7 +370,7 @@ export class JobRunner {
         await this.options.remotes.apply(await this.options.catalog.desiredRemote(storage));
       }
       // Forgotten meanwhile, or superseded by a run that start() began after an rclone crash.
-      if (!this.jobs.has(t.id) || t.run !== run) return;
+      if (this.jobs.get(t.id) !== t || t.run !== run) return;
       if (!this.isRcloneUp()) {
         // Paused for an rclone restart while preparing: start() runs it again.
         t.phase = 'interrupted';
@@ -378,54 +395,83 @@ export class JobRunner {
       t.rcloneJobId = rcloneJobId;
       t.group = group;
       t.phase = 'running';
-      t.startFailures = 0;
+      t.runStartedAt = this.now();
       this.log.info({ jobId: t.id, run: t.run, rcloneJobId, operation: operationName(t.job.operation), src: srcFs, dst: dstFs }, 'job started in rclone');
     } catch (err) {
       if (t.run !== run) return;
       this.endRun(t);
-      await this.startFailed(t, err);
+      const failure = classifyStartFailure(err, this.rcloneUp);
+      await this.handle(t, { type: 'start-failed', failure, canRefresh: failure.class === 'auth' && this.auth.canRefresh(t, failure.signal) });
     }
   }
 
-  private async startFailed(t: TrackedJob, err: unknown): Promise<void> {
-    if (err instanceof ReauthRequiredError || (err instanceof TokenRefreshError && err.permanent)) {
-      this.waitForReauth(t, errorMessage(err));
-      return;
+  /** Carries out what the lifecycle table decides for this event. */
+  private async handle(t: TrackedJob, event: JobEvent): Promise<void> {
+    if (this.jobs.get(t.id) !== t) return;
+    const { decision, counters } = decide(t.phase, event, t.counters, this.policy);
+    t.counters = counters;
+    switch (decision.next) {
+      case 'ignore':
+        this.log.debug({ jobId: t.id, phase: t.phase, event: event.type }, 'event does not apply in this phase');
+        return;
+      case 'report':
+        await this.finish(t, decision.state, decision.reason);
+        return;
+      case 'hand-back':
+        if (decision.bar) this.ledger.bar(t.id);
+        await this.finish(t, JobState.DoneFailure, decision.reason);
+        return;
+      case 'run':
+        await this.startRun(t);
+        return;
+      case 'retry':
+        t.phase = 'waiting-retry';
+        t.waitReason = decision.reason;
+        this.log.warn(
+          { jobId: t.id, attempt: t.counters.transientFailures, of: this.policy.retries, retryInMs: decision.delayMs, reason: decision.reason },
+          'job failed transiently; retrying',
+        );
+        t.timer = setTimeout(() => {
+          void this.handle(t, { type: 'retry-due' });
+        }, decision.delayMs);
+        return;
+      case 'wait-rclone':
+        t.phase = 'interrupted';
+        return;
+      case 'hold':
+        this.hold(t);
+        return;
+      case 'wait-reauth':
+        this.waitForReauth(t, decision.reason);
+        return;
+      case 'recover-auth':
+        await this.auth.afterFailedRun(t, decision.signal, decision.reason);
+        return;
+      case 'forget':
+        this.forget(t);
+        this.log.warn({ jobId: t.id }, 'job abandoned: the hub no longer has it as ours');
+        return;
     }
-    if (err instanceof StorageError) {
-      await this.finish(t, JobState.DoneFailure, errorMessage(err));
-      return;
-    }
-    t.startFailures += 1;
-    if (isPermanent(err) || t.startFailures > MAX_START_FAILURES) {
-      await this.finish(t, JobState.DoneFailure, `could not start the job: ${errorMessage(err)}`);
-      return;
-    }
-    if (err instanceof RcError && err.status === undefined && !this.rcloneUp) {
-      t.phase = 'interrupted';
-      return;
-    }
-    const delay = exponentialDelay(t.startFailures, { initialMs: 2000, maxMs: 120_000 });
-    t.phase = 'waiting-retry';
-    t.waitReason = errorMessage(err);
-    this.log.warn({ jobId: t.id, attempt: t.startFailures, retryInMs: delay, reason: t.waitReason }, 'job could not start; retrying');
-    t.timer = setTimeout(() => {
-      void this.startRun(t);
-    }, delay);
+  }
+
+  private hold(t: TrackedJob): void {
+    clearTimeout(t.timer);
+    t.timer = undefined;
+    t.phase = 'held';
   }
 
   /**
-   * The job's storage needs re-authentication: keep the job (heartbeated) until new
-   * credentials arrive, or report it failed with that reason after `reauthWaitSeconds`.
+   * The job's storage needs new credentials: keep the job (heartbeated) until they arrive, or
+   * report it `DoneWithErrors` with that reason after `reauthWaitSeconds`.
    */
   private waitForReauth(t: TrackedJob, reason: string): void {
     t.phase = 'waiting-reauth';
     t.waitReason = reason;
-    const waitMs = this.options.settings.reauthWaitSeconds * 1000;
+    for (const storage of this.storagesOf(t)) if (this.options.catalog.isOAuth(storage)) this.auth.grantDead(storage.id);
     this.log.error({ jobId: t.id, reason, waitSeconds: this.options.settings.reauthWaitSeconds }, 'job waits for re-authentication of its storage');
     t.timer = setTimeout(() => {
-      void this.finish(t, JobState.DoneFailure, reason);
-    }, waitMs);
+      void this.handle(t, { type: 'reauth-timed-out', reason });
+    }, this.options.settings.reauthWaitSeconds * 1000);
   }
 
   private async endpoints(t: TrackedJob): Promise<{ source: { storage: Storage; path: string }; destination: { storage: Storage; path: string } }> {
@@ -454,6 +500,10 @@ export class JobRunner {
     return uniqueStorages(ids.map((id) => (id === undefined ? undefined : this.options.catalog.byId(id))));
   }
 
+  private inPhase(phase: JobPhase): TrackedJob[] {
+    return [...this.jobs.values()].filter((t) => t.phase === phase);
+  }
+
   /** Releases what a run held in rclone (token leases, stats group). */
   private endRun(t: TrackedJob): void {
     for (const release of t.leases.splice(0)) release();
@@ -466,217 +516,51 @@ export class JobRunner {
     t.rcloneJobId = undefined;
   }
 
-  // --- polling ----------------------------------------------------------------------------------
-
-  private async poll(): Promise<void> {
-    const rc = this.options.rclone();
-    if (this.polling || !rc || !this.rcloneUp) return;
-    const running = [...this.jobs.values()].filter((t) => t.phase === 'running' && t.stopIntent === undefined);
-    if (running.length === 0) return;
-    this.polling = true;
-    try {
-      // rclone ≥ 1.61 says which jobs still run; 1.60 (Debian's) lists every job id, finished
-      // or not (every rc call is a job), so there `job/list` is skipped after the first answer
-      // and each running job's status is asked for.
-      let active: Set<number> | undefined;
-      if (this.jobListHasRunningIds !== false) {
-        const list = await rc.jobList();
-        this.jobListHasRunningIds = list.runningIds !== undefined;
-        if (list.runningIds) active = new Set(list.runningIds);
-      }
-      for (const t of running) {
-        if (t.rcloneJobId !== undefined && !active?.has(t.rcloneJobId)) await this.collect(t, rc);
-      }
-      if (this.now() - this.lastProgressAt >= this.options.settings.heartbeatSeconds * 1000) {
-        this.lastProgressAt = this.now();
-        await this.sampleProgress(rc);
-      }
-    } catch (err) {
-      this.log.debug({ reason: errorMessage(err) }, 'poll cycle failed');
-    } finally {
-      this.polling = false;
-    }
-  }
-
-  /** Reads the final status of a run that left rclone's running set and acts on it. */
-  private async collect(t: TrackedJob, rc: RcClient): Promise<void> {
-    const rcloneJobId = t.rcloneJobId;
-    if (rcloneJobId === undefined) return;
-    let status: RcJobStatus;
-    try {
-      status = await rc.jobStatus(rcloneJobId);
-    } catch (err) {
-      if (err instanceof RcError && err.status !== undefined && t.rcloneJobId === rcloneJobId) {
-        this.log.warn({ jobId: t.id, rcloneJobId, reason: errorMessage(err) }, 'rclone no longer knows the job; re-running it');
-        this.endRun(t);
-        void this.startRun(t);
-      }
+  private async runEnded(t: TrackedJob, status: RcJobStatus | undefined, stats: RcCoreStats | undefined): Promise<void> {
+    if (status) t.lastRun = { status, stats };
+    if (t.stopIntent) {
+      if (t.stopIntent === 'rerun' || t.stopIntent === 'hold') this.log.info({ jobId: t.id, run: t.run }, 'job stopped for a re-run');
+      await this.handle(t, { type: 'stopped', intent: t.stopIntent });
       return;
     }
-    if (!status.finished) return;
-    const stats = await rc.coreStats(t.group).catch(() => undefined);
-    // A concurrent collect (the poll, or a stop) already handled this rclone job.
-    if (t.rcloneJobId !== rcloneJobId) return;
-    const intent = t.stopIntent;
-    this.endRun(t);
-    if (intent) {
-      await this.stopped(t, intent, status);
-      return;
-    }
-    if (status.success) {
-      await this.finish(t, JobState.DoneSuccess, undefined, stats, status);
-      return;
-    }
-    const auth = detectAuthFailure(status.error);
-    if (auth && t.authRecoveries < MAX_AUTH_RECOVERIES && this.storagesOf(t).some((s) => this.options.catalog.isOAuth(s))) {
-      await this.recoverAuth(t, auth, status.error);
-      return;
-    }
-    const outcome = jobOutcome(status, stats);
-    await this.finish(t, outcome.state, outcome.reason, stats, status);
-  }
-
-  /** What a run the worker stopped itself means. */
-  private async stopped(t: TrackedJob, intent: StopIntent, status: RcJobStatus): Promise<void> {
-    switch (intent) {
-      case 'rerun':
-        this.log.info({ jobId: t.id, run: t.run }, 'job stopped for a re-run');
-        await this.startRun(t);
-        return;
-      case 'interrupt':
-        t.phase = 'interrupted';
-        return;
-      case 'cancel':
-        await this.finish(t, JobState.Cancelled, 'aborted');
-        return;
-      case 'shutdown':
-        // Reported by shutdown() once every job is collected.
-        t.phase = 'interrupted';
-        return;
-      case 'abandon':
-        this.forget(t);
-        this.log.warn({ jobId: t.id, error: status.error }, 'job abandoned: the hub no longer has it as ours');
-        return;
-    }
-  }
-
-  /**
-   * The run failed with an auth error (rclone-lab.md Q6 signatures). Get a fresh token for its
-   * OAuth storages and re-run only this job; if a storage needs re-authentication, wait for it.
-   */
-  private async recoverAuth(t: TrackedJob, auth: AuthFailureSignal, error: string): Promise<void> {
-    t.authRecoveries += 1;
-    const storages = this.storagesOf(t).filter(
-      (s) => this.options.catalog.isOAuth(s) && (auth.remote === undefined || s.uriSchema === auth.remote),
-    );
-    this.log.warn(
-      { jobId: t.id, run: t.run, signature: auth.signature, remote: auth.remote, recovery: t.authRecoveries, error: error.split('\n')[0] },
-      'job failed with an auth error; refreshing its token and re-running it',
-    );
-    try {
-      for (const storage of storages) await this.options.tokens.forceRefresh(storage.id, `job ${t.id} failed: ${auth.signature}`);
-    } catch (err) {
-      await this.startFailed(t, err);
-      return;
-    }
-    await this.startRun(t);
-  }
-
-  private async sampleProgress(rc: RcClient): Promise<void> {
-    for (const t of this.jobs.values()) {
-      if (t.phase !== 'running' || !t.group || t.stopIntent) continue;
-      let stats: RcCoreStats;
-      try {
-        stats = await rc.coreStats(t.group);
-      } catch {
-        continue;
-      }
-      const now = this.now();
-      const moved =
-        !t.progress || stats.bytes !== t.progress.bytes || stats.transfers !== t.progress.transfers || stats.checks !== t.progress.checks;
-      if (moved) t.progress = { bytes: stats.bytes, transfers: stats.transfers, checks: stats.checks, changedAt: now };
-      this.log.info(
-        {
-          jobId: t.id,
-          run: t.run,
-          bytes: stats.bytes,
-          totalBytes: stats.totalBytes,
-          transfers: stats.transfers,
-          totalTransfers: stats.totalTransfers,
-          checks: stats.checks,
-          speed: Math.round(stats.speed),
-          eta: stats.eta,
-        },
-        'job progress',
-      );
-      const stalledMs = now - (t.progress?.changedAt ?? now);
-      if (stalledMs >= this.options.settings.stallSeconds * 1000) {
-        this.log.warn({ jobId: t.id, stalledSeconds: Math.round(stalledMs / 1000) }, 'job made no progress; stopping it for a re-run');
-        void this.stopAndCollect([t], 'rerun');
-      }
-    }
-  }
-
-  /** `job/stop` each run, then wait (bounded) until rclone reports it finished, and collect it. */
-  private async stopAndCollect(targets: TrackedJob[], intent: StopIntent): Promise<void> {
-    const rc = this.options.rclone();
-    await Promise.all(
-      targets.map(async (t) => {
-        t.stopIntent = intent;
-        const id = t.rcloneJobId;
-        if (!rc || id === undefined) {
-          this.endRun(t);
-          await this.stopped(t, intent, { error: 'rclone not running' } as RcJobStatus);
-          return;
-        }
-        try {
-          await rc.jobStop(id);
-        } catch (err) {
-          this.log.debug({ jobId: t.id, reason: errorMessage(err) }, 'job/stop failed');
-        }
-        const deadline = this.now() + 30_000;
-        while (this.now() < deadline && t.rcloneJobId === id) {
-          const status = await rc.jobStatus(id).catch(() => undefined);
-          if (!status || status.finished) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        if (t.rcloneJobId === id) await this.collect(t, rc).catch(() => undefined);
-        if (t.rcloneJobId === id) {
-          this.endRun(t);
-          await this.stopped(t, intent, { error: 'did not stop in time' } as RcJobStatus);
-        }
-      }),
-    );
+    if (!status) return;
+    const end = classifyRunEnd(status, stats, t.loggedAuth);
+    await this.handle(t, { type: 'run-ended', end, canRefresh: end.class === 'auth' && this.auth.canRefresh(t, end.signal) });
   }
 
   // --- hub side ---------------------------------------------------------------------------------
 
   private async heartbeat(): Promise<void> {
-    for (const t of [...this.jobs.values()]) {
-      try {
-        const result = await this.options.hub.reportJob({ jobId: t.id, owner: this.options.acquire.owner, state: JobState.Executing });
-        if (result.status === -1 && this.jobs.get(t.id) === t) {
-          this.log.warn({ jobId: t.id }, 'hub no longer has this job as Executing; abandoning it');
-          if (t.phase === 'running') await this.stopAndCollect([t], 'abandon');
-          else this.forget(t);
-        }
-      } catch (err) {
-        this.log.warn({ jobId: t.id, reason: errorMessage(err) }, 'heartbeat failed');
-      }
+    for (const t of [...this.jobs.values()]) await this.heartbeatOne(t);
+  }
+
+  private async heartbeatOne(t: TrackedJob): Promise<void> {
+    try {
+      const result = await this.options.hub.reportJob({ jobId: t.id, owner: this.options.acquire.owner, state: JobState.Executing });
+      if (result.status !== -1 || this.jobs.get(t.id) !== t) return;
+      this.log.warn({ jobId: t.id }, 'hub no longer has this job as Executing; abandoning it');
+      if (t.phase === 'running') await this.watch.stopRuns([t], 'abandon');
+      else if (t.phase === 'stopping') t.stopIntent = 'abandon';
+      else await this.handle(t, { type: 'hub-lost' });
+    } catch (err) {
+      this.log.warn({ jobId: t.id, reason: errorMessage(err) }, 'heartbeat failed');
     }
   }
 
   /** Queues the one terminal report of a job and frees its slot. */
-  private async finish(t: TrackedJob, state: JobState, reason: string | undefined, stats?: RcCoreStats, status?: RcJobStatus): Promise<void> {
+  private async finish(t: TrackedJob, state: JobState, reason: string | undefined): Promise<void> {
     if (this.jobs.get(t.id) !== t) return;
     this.forget(t);
     const level = state === JobState.DoneSuccess ? 'info' : 'warn';
+    const { status, stats } = t.lastRun ?? {};
     this.log[level](
       {
         jobId: t.id,
         state: jobStateName(state),
         reason,
+        handedBack: state === JobState.DoneFailure,
         runs: t.run,
+        retries: t.counters.transientFailures,
         durationS: status ? Math.round(status.duration) : undefined,
         bytes: stats?.bytes,
         transfers: stats?.transfers,
@@ -684,23 +568,17 @@ export class JobRunner {
       },
       'job finished',
     );
+    (this.options.recorder ?? NO_JOB_RECORDER).finished({ state, bytes: stats?.bytes, transfers: stats?.transfers });
     await this.options.outbox.enqueue({ jobId: t.id, owner: this.options.acquire.owner, state, ...(reason ? { reason } : {}) });
     this.requestAcquire('slot freed');
   }
 
   private forget(t: TrackedJob): void {
     clearTimeout(t.timer);
+    // A run that started after the stops of a surrender must not outlive its job in rclone.
+    const orphan = t.phase === 'running' ? t.rcloneJobId : undefined;
+    if (orphan !== undefined) this.options.rclone()?.jobStop(orphan).catch(() => undefined);
     this.endRun(t);
     this.jobs.delete(t.id);
   }
-}
-
-function uniqueStorages(storages: (Storage | undefined)[]): Storage[] {
-  const seen = new Map<number, Storage>();
-  for (const s of storages) if (s && !seen.has(s.id)) seen.set(s.id, s);
-  return [...seen.values()];
-}
-
-function operationName(operation: number): string {
-  return operation === RuleOperation.Sync ? 'sync' : operation === RuleOperation.Copy ? 'copy' : operation === RuleOperation.Nop ? 'nop' : `unknown(${operation})`;
 }

@@ -81,28 +81,54 @@ export interface AuthFailureSignal {
   signature: string;
   /** The remote rclone names in its `rclone config reconnect <remote>:` hint, when present. */
   remote?: string;
+  /**
+   * Storage technologies whose backend produces this text; absent when any backend can. rclone's
+   * per-file log lines name a file, not a remote, so this is how a line finds its storages.
+   */
+  technologies?: readonly string[];
 }
 
+const OAUTH = ['onedrive', 'dropbox', 'googledrive', 'gcs'] as const;
+const GOOGLE = ['googledrive', 'gcs'] as const;
+
 /**
- * Substrings of rclone's messages for an authentication failure, most specific first, as
- * observed in `job/status.error`, log lines and `core/transferred` errors (rclone-lab Q6).
+ * Substrings of rclone's messages for an authentication failure, most specific first, as seen in
+ * `job/status.error`, log lines and `core/transferred` errors, with the backends that produce
+ * them (research/rclone-lab.md Q6, rclone-providers-lab.md Q2, side-by-side.md T1).
  */
-export const AUTH_FAILURE_SIGNATURES = [
-  "token expired and there's no refresh token",
-  'invalid_grant',
-  "couldn't fetch token",
-  'failed to get bearer token using',
-  'Error 401',
-  '401 Unauthorized',
-] as const;
+export const AUTH_FAILURE_SIGNATURES: readonly { text: string; technologies?: readonly string[] }[] = [
+  // rclone's OAuth layer (lib/oauthutil), any OAuth backend.
+  { text: "token expired and there's no refresh token", technologies: OAUTH },
+  { text: 'invalid_grant', technologies: OAUTH },
+  { text: "couldn't fetch token", technologies: OAUTH },
+  // OneDrive (Graph): `InvalidAuthenticationToken: Access token has expired or is not yet valid.`
+  { text: 'InvalidAuthenticationToken', technologies: ['onedrive'] },
+  // Dropbox: `expired_access_token/`, `invalid_access_token/`.
+  { text: 'expired_access_token', technologies: ['dropbox'] },
+  { text: 'invalid_access_token', technologies: ['dropbox'] },
+  // Google (googleapi): `Error 401: Request had invalid authentication credentials. …, authError`.
+  { text: 'Error 401', technologies: GOOGLE },
+  { text: 'UNAUTHENTICATED', technologies: GOOGLE },
+  { text: 'authError', technologies: GOOGLE },
+  // WebDAV (Nextcloud): `Unauthorized: 401 Unauthorized`, sabre `NotAuthenticated`, bearer command.
+  { text: 'failed to get bearer token using', technologies: ['nextcloud'] },
+  { text: 'NotAuthenticated', technologies: ['nextcloud'] },
+  { text: '401 Unauthorized' },
+  // SMB (go-smb2 STATUS_LOGON_FAILURE): `response error: The attempted logon is invalid. …`.
+  { text: 'The attempted logon is invalid', technologies: ['smb'] },
+  { text: 'STATUS_LOGON_FAILURE', technologies: ['smb'] },
+];
 
 /** rclone's hint `refresh with "rclone config reconnect gcsB:"`; remote names cannot hold `:` or `"`. */
 const RECONNECT_HINT = /rclone config reconnect ([^:"]+):/;
 
 /** Recognises an authentication failure in an rclone error text; undefined when there is none. */
 export function detectAuthFailure(text: string): AuthFailureSignal | undefined {
-  const signature = AUTH_FAILURE_SIGNATURES.find((candidate) => text.includes(candidate));
-  if (signature === undefined) return undefined;
+  const match = AUTH_FAILURE_SIGNATURES.find((candidate) => text.includes(candidate.text));
+  if (match === undefined) return undefined;
+  const signal: AuthFailureSignal = { signature: match.text };
   const remote = RECONNECT_HINT.exec(text)?.[1]?.trim();
-  return remote ? { signature, remote } : { signature };
+  if (remote) signal.remote = remote;
+  if (match.technologies) signal.technologies = match.technologies;
+  return signal;
 }

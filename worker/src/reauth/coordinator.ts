@@ -4,12 +4,15 @@
  *
  * 1. fetch the hub's storages once per burst;
  * 2. let the token broker judge the row (same grant, later token, new grant — which also closes
- *    a re-authentication breaker), and build the remote the storage should be;
+ *    a re-authentication breaker), and build the remote the storage should be; a new grant that
+ *    replaces a dead one gets the jobs on it fresh runs at once (jobs/auth-recovery.ts);
  * 3. diff it semantically against what the running rclone has (`config/dump`), then:
  *    - nothing differs (this includes the echo of the worker's own token save) → nothing;
  *    - only the OAuth token → push it; running jobs adopt it at the old token's switch point;
- *    - other parameters, remote unused → `config/update`, no restart;
- *    - other parameters, remote in use → update, then stop and re-run only the jobs using it;
+ *    - other parameters, no job on the remote → `config/update`, no restart;
+ *    - other parameters, jobs on the remote → stop those jobs, *then* update, then re-run them
+ *      (the update clears rclone's Fs cache, which breaks a running job on backends whose Fs
+ *      has Shutdown: dropbox, smb, sftp, ftp); jobs waiting for new credentials run too;
  *    - the rc call failed → full `RestartingForReauth`, rate-limited.
  * A storage the hub no longer has loses its remote once no job uses it; a malformed storage is an
  * error for that storage alone.
@@ -44,7 +47,7 @@ export interface ReauthCoordinatorOptions {
   hub: Pick<StoragesHub, 'storages'>;
   catalog: Pick<StorageCatalog, 'byUriSchema' | 'forget' | 'upsert' | 'desiredRemote'>;
   remotes: Pick<RemoteManager, 'dump' | 'diff' | 'apply' | 'remove'>;
-  jobs: Pick<JobRunner, 'remotesInUse' | 'rerunJobsUsing'>;
+  jobs: Pick<JobRunner, 'remotesInUse' | 'restartJobsOn' | 'credentialsReplaced'>;
   /** Full RestartingForReauth: stop jobs (kept for re-run), restart rclone, rebuild remotes. */
   requestRestart: (reason: string) => void;
   logger: Logger;
@@ -168,6 +171,7 @@ export class ReauthCoordinator {
     if (!row) return this.removeStorage(uriSchema, dump);
 
     const grant = this.options.catalog.upsert(row);
+    if (grant === 'new-grant') this.options.jobs.credentialsReplaced(row.id);
     if (!dump) return { uriSchema, decision: 'nothing-changed', reason: `grant ${grant}; rclone is not running, remotes are rebuilt at its start` };
     let spec;
     try {
@@ -186,11 +190,12 @@ export class ReauthCoordinator {
         await this.options.remotes.apply(spec, diff);
         return { uriSchema, decision: 'token-pushed', reason: `only the OAuth token changed (grant ${grant}); running jobs keep going` };
       }
-      const inUse = this.options.jobs.remotesInUse().has(uriSchema);
-      await this.options.remotes.apply(spec, diff);
-      if (!inUse) return { uriSchema, decision: 'remote-updated', reason: `changed ${diff.keys.join(', ')}; no running job uses it` };
-      const rerun = await this.options.jobs.rerunJobsUsing(uriSchema, `remote ${uriSchema} changed (${diff.keys.join(', ')})`);
-      return { uriSchema, decision: 'jobs-rerun', reason: `changed ${diff.keys.join(', ')} cannot reach running jobs; re-ran jobs ${rerun.join(', ')}` };
+      const keys = diff.keys.join(', ');
+      const rerun = await this.options.jobs.restartJobsOn([uriSchema], `remote ${uriSchema} changed (${keys})`, async () => {
+        await this.options.remotes.apply(spec, diff);
+      });
+      if (rerun.length === 0) return { uriSchema, decision: 'remote-updated', reason: `changed ${keys}; no job uses it` };
+      return { uriSchema, decision: 'jobs-rerun', reason: `changed ${keys} cannot reach running jobs; re-ran jobs ${rerun.join(', ')}` };
     } catch (err) {
       return this.restart(uriSchema, `applying the change failed: ${errorMessage(err)}`);
     }

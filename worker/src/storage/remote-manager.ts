@@ -78,12 +78,14 @@ export class RemoteManager implements TokenSink {
   /**
    * Hands a new access token to the running rclone without clearing its Fs cache (see the
    * module comment): running jobs on any backend keep everything they hold. False when no
-   * rclone runs: the remote gets the token when rclone starts and remotes are built.
+   * rclone runs: the remote gets the token when rclone starts and remotes are built; or when
+   * rclone has no such remote yet (a storage learnt at acquisition is refreshed before its remote
+   * is created with the token, real-hannibal.md F4).
    */
   async pushToken(uriSchema: string, token: RcloneToken): Promise<boolean> {
     const client = this.rclone();
     const configPath = this.configFile();
-    if (!client || !configPath) return false;
+    if (!client || !configPath || !(await this.exists(client, uriSchema))) return false;
     await this.writes.runExclusive(() => this.writeToken(client, configPath, uriSchema, rcloneTokenJson(token)));
     return true;
   }
@@ -119,6 +121,11 @@ export class RemoteManager implements TokenSink {
         throw new RcError('config/dump', `rclone does not hold the token written for remote ${name} after ${attempt} writes`, undefined);
       }
     }
+  }
+
+  private async exists(client: RcClient, name: string): Promise<boolean> {
+    const stored = await client.call('config/get', { name });
+    return typeof stored.type === 'string';
   }
 
   /** Compares one remote with rclone's current config. */

@@ -58,7 +58,7 @@ describe('a hub job, end to end', () => {
     expectNoSecretsLeaked(sandbox, [worker], rcPassword ? [rcPassword] : []);
   });
 
-  it('reports DoneFailure when nothing could be transferred and DoneWithErrors when only part was', async () => {
+  it('reports a missing source and a partly blocked destination DoneWithErrors (terminal: the hub does not re-queue them)', async () => {
     const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const source = join(sandbox.dir, 'src');
@@ -76,16 +76,15 @@ describe('a hub job, end to end', () => {
     const withErrors = sandbox.hub.createJob(partial.id);
 
     const [failure] = await waitForTerminalReport(sandbox, failing.id, 30_000);
-    expect(failure?.state).toBe(JobState.DoneFailure);
-    expect(failure?.reason).toMatch(/directory not found/);
+    expect(failure?.state).toBe(JobState.DoneWithErrors);
+    expect(failure?.reason).toBe('not found: directory not found');
 
     const [errors] = await waitForTerminalReport(sandbox, withErrors.id, 30_000);
     expect(errors?.state).toBe(JobState.DoneWithErrors);
     const d0 = new Map([...files].filter(([rel]) => rel.startsWith('d0/')));
     expect(await sameTree(d0, blocked)).toBe(d0.size);
 
-    // DoneFailure puts the job back to Ready on the hub, so it may be acquired and fail again;
-    // each run still ends in exactly one report.
+    expect(terminalReports(sandbox, failing.id)).toHaveLength(1);
     expect(terminalReports(sandbox, withErrors.id)).toHaveLength(1);
     await worker.stop();
     expectNoSecretsLeaked(sandbox, [worker]);
@@ -128,6 +127,30 @@ describe('a hub job, end to end', () => {
     }
     await Promise.all([a.stop(), b.stop()]);
     expectNoSecretsLeaked(sandbox, [a, b]);
+  });
+
+  it('learns a storage created after it started when a job names it: the remote exists before its first token push (no rclone error, real-hannibal F4)', { timeout: 120_000 }, async () => {
+    // 60 s tokens: the worker's just-in-time threshold makes the job's start refresh (and push) the token.
+    const sandbox = await startSandbox({ gcs: { tokenLifetimeSeconds: 60 } });
+    const laptop = sandbox.addLocalStorage('laptop');
+    const worker = sandbox.spawnWorker('a');
+    await worker.waitForLog((r) => r.msg === 'rclone ready');
+
+    const { storage: late } = sandbox.addGcsStorage('late-gcs');
+    const source = join(sandbox.dir, 'src');
+    const files = await makeTree(source, 6, 2000);
+    const rule = sandbox.addRule('to the new storage', { storage: laptop, path: source }, { storage: late, path: 'bucket/late' });
+    const job = sandbox.hub.createJob(rule.id);
+
+    expect(await waitForTerminalReport(sandbox, job.id, 60_000)).toEqual([expect.objectContaining({ state: JobState.DoneSuccess })]);
+    const refreshed = logsOf(worker, 'token refreshed').filter((r) => r.storage === 'late-gcs');
+    expect(refreshed.length).toBeGreaterThanOrEqual(1);
+    expect(worker.find((r) => r.component === 'rclone' && r.level >= 50)).toEqual([]);
+    expect(logsOf(worker, 'could not push token to rclone; the remote gets it when it is next (re)created')).toEqual([]);
+    const stored = sandbox.gcs.objects('bucket');
+    for (const [rel, bytes] of files) expect(stored.get(`late/${rel}`)?.equals(bytes), rel).toBe(true);
+    expect(await worker.stop()).toBe(0);
+    expectNoSecretsLeaked(sandbox, [worker]);
   });
 });
 

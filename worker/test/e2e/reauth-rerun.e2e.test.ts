@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { makeTree } from '../../../scripts/sandbox.js';
+import { makeTree, type LogRecord } from '../../../scripts/sandbox.js';
 import { fingerprint } from '../../src/log/fingerprint.js';
 import { decisionsFor, isAlive, loggedAt, rcloneStarts, runsOf } from './reauth-support.js';
 import { expectNoSecretsLeaked, JobState, logsOf, rcPasswordOf, sandboxPerTest, terminalReports, waitForTerminalReport } from './support.js';
@@ -69,6 +69,15 @@ describe('a changed parameter of a remote in use', () => {
     expect(runsOf(worker, affected.id).map((r) => r.run)).toEqual([1, 2]);
     expect(runsOf(worker, untouched.id).map((r) => r.run)).toEqual([1]);
     expect(logsOf(worker, 'job stopped for a re-run').map((r) => r.jobId)).toEqual([affected.id]);
+    // In this order: the job stopped, then the remote updated (config/update clears rclone's Fs
+    // cache, which would break a running job on backends with Shutdown: smb, sftp, ftp, dropbox),
+    // then the re-run started.
+    const at = (record: LogRecord | undefined) => (record === undefined ? -1 : worker.logs.indexOf(record));
+    const stopped = at(logsOf(worker, 'job stopped for a re-run')[0]);
+    const updated = at(logsOf(worker, 'remote updated').find((r) => r.remote === 'nextcloud'));
+    expect(stopped).toBeGreaterThan(-1);
+    expect(updated).toBeGreaterThan(stopped);
+    expect(at(runsOf(worker, affected.id)[1])).toBeGreaterThan(updated);
     const finished = logsOf(worker, 'job finished');
     expect(finished.find((r) => r.jobId === affected.id)?.runs).toBe(2);
     expect(finished.find((r) => r.jobId === untouched.id)?.runs).toBe(1);

@@ -302,6 +302,20 @@ describe('storages and the online check', () => {
     await expect(c.checkOnline()).rejects.toBeInstanceOf(HubError);
   });
 
+  it("currentUser keeps only the id of ASP.NET's IdentityUser, and refuses a user without one", async () => {
+    let body = JSON.stringify({ id: 'b1946ac9-2d69-4c5e', userName: 'alice@example.com', passwordHash: 'AQAAAAIAAYagAAAAE…', securityStamp: 'S', lazyLoader: {} });
+    const hub = await scriptedHub(
+      issuingTokens((_req, res) => {
+        sendText(res, 200, body);
+      }),
+    );
+    const { client: c } = client(hub.url);
+    expect(await c.currentUser()).toEqual({ id: 'b1946ac9-2d69-4c5e' });
+    body = JSON.stringify({ userName: 'alice@example.com' });
+    await expect(c.currentUser()).rejects.toBeInstanceOf(HubError);
+    await expect(c.checkOnline()).rejects.toBeInstanceOf(HubError);
+  });
+
   it('storages refuses a non-array answer as permanent', async () => {
     const hub = await scriptedHub(issuingTokens(json(200, { items: [] })));
     expect(await failure(client(hub.url).client.storages())).toMatchObject({ name: 'HubError', permanent: true });

@@ -90,6 +90,23 @@ describe('HubEvents', () => {
     ]);
   });
 
+  it("delivers the real hub's JobUpdated(jobId, stateName) and takes RulesFlushed without a 'no client method' line (real-hannibal F5)", async () => {
+    const hub = await startHub();
+    const client = listen(hub.url);
+    await expect.poll(() => client.state.connects).toBe(1);
+
+    hub.broadcast(HubMethods.jobUpdated, 12, 'Executing');
+    hub.broadcast('RulesFlushed');
+    hub.broadcast(HubMethods.jobUpdated, '12', 4);
+    hub.broadcast(HubMethods.jobUpdated, 12, 'DoneSuccess');
+    await expect.poll(() => client.received).toEqual([
+      { type: 'JobUpdated', jobId: 12, state: 'Executing' },
+      { type: 'JobUpdated', jobId: 12, state: 'DoneSuccess' },
+    ]);
+    expect(client.logs.filter((l) => /no client method/i.test(l.msg))).toEqual([]);
+    expect(client.count('hub flushed its rules')).toBe(1);
+  });
+
   it('ignores StorageReauthenticated without a usable string argument', async () => {
     const hub = await startHub();
     const client = listen(hub.url);
@@ -136,7 +153,7 @@ describe('HubEvents', () => {
     const handled: string[] = [];
     const client = listen(hub.url, (event) => {
       if (event.type === 'NewJobAvailable') throw new Error('acquire failed');
-      handled.push(event.uriSchema);
+      if (event.type === 'StorageReauthenticated') handled.push(event.uriSchema);
     });
     await expect.poll(() => client.state.connects).toBe(1);
 

@@ -13,6 +13,7 @@ import { JobState, RuleOperation, type AcquireParams, type Job, type JobStatusRe
 import type { RcCoreStats, RcJobList, RcJobStatus, RcloneToken } from '../../../shared/rclone-rc.js';
 import { RcError } from '../../src/errors.js';
 import type { JobsHub } from '../../src/hub/rest-client.js';
+import type { Ownership, TenantGuard } from '../../src/hub/tenancy.js';
 import { JobRunner, type JobSettings } from '../../src/jobs/job-runner.js';
 import type { ReportOutbox } from '../../src/jobs/report-outbox.js';
 import type { RcClient, RcTransferOptions } from '../../src/rclone/rc-client.js';
@@ -33,7 +34,16 @@ export const SETTINGS: JobSettings = {
   stallSeconds: 120,
   reauthWaitSeconds: 600,
   acquirePollSeconds: 120,
+  retries: 5,
+  retrySeconds: 30,
+  retryMaxSeconds: 600,
+  handbackWindowSeconds: 1800,
+  acquireBackoffMaxSeconds: 60,
 };
+
+/** Our user, and another user of the same hub. */
+export const ME = 'user-alice';
+export const MALLORY = 'user-mallory';
 
 export const OWNER = 'worker-7f3a';
 export const ACQUIRE: AcquireParams = { username: 'alice@example.com', capabilities: 'rclone', owner: OWNER, networks: 'fe80::1' };
@@ -55,14 +65,21 @@ export function authFailureText(remote: string): string {
   );
 }
 
-export function job(
-  id: number,
-  options: { operation?: RuleOperation; source?: Storage; sourcePath?: string; destination?: Storage; destinationPath?: string } = {},
-): Job {
+export interface JobOptions {
+  operation?: RuleOperation;
+  source?: Storage;
+  sourcePath?: string;
+  destination?: Storage;
+  destinationPath?: string;
+  userId?: string;
+}
+
+export function job(id: number, options: JobOptions = {}): Job {
   const source = options.source ?? LOCAL;
   const destination = options.destination ?? ONEDRIVE;
   return {
     id,
+    userId: options.userId ?? ME,
     tag: `rule-${id}`,
     operation: options.operation ?? RuleOperation.Copy,
     owner: OWNER,
@@ -88,7 +105,48 @@ export class Deferred<T = void> {
 
 // ---- hub and outbox ----------------------------------------------------------------------------
 
+/**
+ * The real hub's job queue (real-hannibal.md F1, F2), shared by any number of runners: it hands
+ * out the earliest Ready job whoever owns it, a `DoneFailure` makes the job Ready again at once
+ * and announces `NewJobAvailable` to every runner, other terminal states end it.
+ */
+export class HubQueue {
+  readonly ready: Job[] = [];
+  readonly acquisitions: { owner: string; jobId: number | null }[] = [];
+  readonly reports: JobStatusReport[] = [];
+  readonly announce: (() => void)[] = [];
+
+  private readonly byId = new Map<number, Job>();
+
+  add(...jobs: Job[]): void {
+    for (const j of jobs) this.byId.set(j.id, j);
+    this.ready.push(...jobs);
+  }
+
+  acquire(owner: string): Job | null {
+    const next = this.ready.shift() ?? null;
+    this.acquisitions.push({ owner, jobId: next?.id ?? null });
+    return next === null ? null : structuredClone(next);
+  }
+
+  report(report: JobStatusReport): void {
+    this.reports.push(report);
+    const handedBack = this.byId.get(report.jobId);
+    if (report.state === JobState.DoneFailure && handedBack) {
+      this.ready.push(handedBack);
+      for (const a of this.announce) a();
+    }
+  }
+
+  /** Acquisitions of one job id (by anyone). */
+  acquiredTimes(jobId: number): number {
+    return this.acquisitions.filter((a) => a.jobId === jobId).length;
+  }
+}
+
 export class FakeHub implements JobsHub {
+  /** When set, acquisitions come from this shared queue once the script is empty. */
+  queue: HubQueue | undefined;
   /** Answers of `acquireNextJob`, in order; an empty script answers null (hub: 404). */
   readonly acquireScript: (Job | null | Error)[] = [];
   readonly acquireParams: AcquireParams[] = [];
@@ -106,6 +164,7 @@ export class FakeHub implements JobsHub {
   async acquireNextJob(params: AcquireParams): Promise<Job | null> {
     this.acquireParams.push(params);
     if (this.acquireGate) await this.acquireGate.promise;
+    if (this.acquireScript.length === 0 && this.queue) return this.queue.acquire(params.owner);
     const next = this.acquireScript.shift() ?? null;
     if (next instanceof Error) throw next;
     return next;
@@ -123,9 +182,12 @@ export class FakeHub implements JobsHub {
 
 export class FakeOutbox implements Pick<ReportOutbox, 'enqueue'> {
   readonly reports: JobStatusReport[] = [];
+  /** When set, reports reach this shared queue as they would reach the hub. */
+  queue: HubQueue | undefined;
 
   async enqueue(report: JobStatusReport): Promise<void> {
     this.reports.push(report);
+    this.queue?.report(report);
   }
 
   of(jobId: number): JobStatusReport[] {
@@ -218,6 +280,7 @@ export class FakeRclone {
     this.enter(`job/stop ${jobid}`);
     const job = this.jobs.get(jobid);
     if (!job) throw new RcError('job/stop', 'job not found', 500);
+    this.events.push(`stop ${job.group}`);
     job.stopped = true;
     if (!job.finished) this.finish(jobid, { success: false, error: 'context canceled' });
   }
@@ -293,7 +356,10 @@ export class FakeRclone {
 export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'fsPath' | 'desiredRemote'> {
   readonly rows = new Map<number, Storage>();
 
-  constructor(storages: Storage[]) {
+  constructor(
+    storages: Storage[],
+    private readonly tokens?: FakeTokens,
+  ) {
     for (const s of storages) this.rows.set(s.id, s);
   }
 
@@ -309,17 +375,38 @@ export class FakeCatalog implements Pick<StorageCatalog, 'byId' | 'isOAuth' | 'f
     return `${storage.uriSchema}:${path}`;
   }
 
+  /** OAuth remotes carry the token the broker holds now, as the real catalog builds them. */
   async desiredRemote(storage: Storage): Promise<RemoteSpec> {
-    return { name: storage.uriSchema, type: storage.technology, parameters: {}, oauth: this.isOAuth(storage), obscuredKeys: [] };
+    const oauth = this.isOAuth(storage);
+    const parameters: Record<string, string> = oauth && this.tokens ? { token: JSON.stringify(this.tokens.current) } : {};
+    return { name: storage.uriSchema, type: storage.technology, parameters, oauth, obscuredKeys: [] };
   }
 }
 
-export class FakeRemotes implements Pick<RemoteManager, 'apply'> {
+export class FakeRemotes implements Pick<RemoteManager, 'apply' | 'reloadRemote' | 'diff'> {
+  /** Remotes rclone does not have yet (`diff` says missing). */
+  readonly missing = new Set<string>();
+
   constructor(private readonly events: string[]) {}
+
+  async diff(spec: RemoteSpec): ReturnType<RemoteManager['diff']> {
+    return this.missing.has(spec.name) ? { kind: 'missing' } : { kind: 'token-only' };
+  }
 
   async apply(spec: RemoteSpec): ReturnType<RemoteManager['apply']> {
     this.events.push(`apply ${spec.name}`);
     return { action: 'unchanged', diff: { kind: 'equal' } };
+  }
+
+  async reloadRemote(spec: RemoteSpec): Promise<void> {
+    this.events.push(`reload ${spec.name}`);
+  }
+}
+
+/** Tenancy as the guard decides it: a job is ours unless its user is MALLORY. */
+export class FakeTenancy implements Pick<TenantGuard, 'whose'> {
+  whose(j: Job): Ownership {
+    return j.userId === MALLORY ? { ours: false, reason: 'the job belongs to another user' } : { ours: true };
   }
 }
 
@@ -332,7 +419,12 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
   /** When set, `ensureFresh` waits for it before answering. */
   ensureFreshGate: Deferred | undefined;
   readonly forceRefreshed: { storageId: number; cause: string }[] = [];
+  /** The token held now (one for all storages: enough for these tests). */
+  current: RcloneToken = TOKEN;
+  /** When true, a forced refresh only re-pushes the current token, as the broker does right after another refresh. */
+  forceRefreshRepushes = false;
   private readonly active = new Map<number, number>();
+  private issued = 0;
 
   constructor(private readonly events: string[]) {}
 
@@ -341,7 +433,7 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
     if (this.ensureFreshGate) await this.ensureFreshGate.promise;
     const failure = this.ensureFreshFailures.get(storageId)?.shift();
     if (failure) throw failure;
-    return TOKEN;
+    return this.current;
   }
 
   async forceRefresh(storageId: number, cause: string): Promise<RcloneToken> {
@@ -349,7 +441,11 @@ export class FakeTokens implements Pick<TokenBroker, 'lease' | 'forceRefresh' | 
     this.forceRefreshed.push({ storageId, cause });
     const failure = this.forceRefreshFailures.get(storageId)?.shift();
     if (failure) throw failure;
-    return TOKEN;
+    if (!this.forceRefreshRepushes) {
+      this.issued += 1;
+      this.current = { ...TOKEN, access_token: `EwB-forced-${this.issued}` };
+    }
+    return this.current;
   }
 
   failEnsureFresh(storageId: number, ...errors: Error[]): void {
@@ -389,6 +485,9 @@ export interface HarnessOptions {
   settings?: Partial<JobSettings>;
   storages?: Storage[];
   reloadStorages?: () => Promise<void>;
+  /** A hub queue shared with other harnesses (acquisitions, reports, NewJobAvailable). */
+  queue?: HubQueue;
+  acquire?: AcquireParams;
 }
 
 /** A `JobRunner` on fakes. Create it after `vi.useFakeTimers()`: its timers start at once. */
@@ -426,7 +525,7 @@ export class Harness {
   constructor(options: HarnessOptions = {}) {
     liveHarnesses.add(this);
     this.settings = { ...SETTINGS, ...options.settings };
-    this.catalog = new FakeCatalog(options.storages ?? ALL_STORAGES);
+    this.catalog = new FakeCatalog(options.storages ?? ALL_STORAGES, this.tokens);
     this.runner = new JobRunner({
       hub: this.hub,
       outbox: this.outbox,
@@ -434,11 +533,20 @@ export class Harness {
       catalog: this.catalog,
       remotes: this.remotes,
       tokens: this.tokens,
+      tenancy: new FakeTenancy(),
       ...(options.reloadStorages ? { reloadStorages: options.reloadStorages } : {}),
-      acquire: ACQUIRE,
+      acquire: options.acquire ?? ACQUIRE,
       settings: this.settings,
       logger: this.log.logger,
     });
+    if (options.queue) {
+      const queue = options.queue;
+      this.hub.queue = queue;
+      this.outbox.queue = queue;
+      queue.announce.push(() => {
+        this.runner.requestAcquire('NewJobAvailable');
+      });
+    }
   }
 
   /** The current (or last) rclone process. */

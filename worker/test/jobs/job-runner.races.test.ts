@@ -68,7 +68,7 @@ describe('JobRunner races', () => {
     const status = new Deferred();
     h.rclone.statusGate = status;
     await poll(h); // the poll now waits for job/status 1
-    const rerun = h.runner.rerunJobsUsing('odAlice', 'client secret changed');
+    const rerun = h.runner.restartJobsOn(['odAlice'], 'client secret changed', async () => undefined);
     await settle();
     h.rclone.statusGate = undefined;
     status.resolve();

@@ -202,7 +202,7 @@ describe('JobRunner: heartbeats', () => {
     await elapse(h.settings.heartbeatSeconds * SECOND);
     expect(h.runner.ownedJobIds()).toEqual([]);
 
-    h.runner.storageReauthorized(ONEDRIVE.id);
+    h.runner.credentialsReplaced(ONEDRIVE.id);
     await elapse(h.settings.reauthWaitSeconds * SECOND);
     expect(h.rclone.jobs.size).toBe(0);
     expect(h.outbox.reports).toEqual([]);

@@ -42,13 +42,62 @@ describe('JobRunner: rclone results', () => {
     expect(h.outbox.reports).toEqual([{ jobId: 1, owner: OWNER, state: JobState.DoneWithErrors, reason: 'failed to copy 2 files' }]);
   });
 
-  it('reports a job that failed before any transfer DoneFailure', async () => {
+  it('reports a deterministic failure (source missing) DoneWithErrors at once: terminal at the hub, never re-run', async () => {
     h = new Harness();
     await h.startWith(job(1));
 
     await finishRun(1, 1, { success: false, error: 'directory not found' });
+    await elapse(60 * MINUTE);
 
-    expect(h.outbox.reports).toEqual([{ jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: 'directory not found' }]);
+    expect(h.outbox.reports).toEqual([{ jobId: 1, owner: OWNER, state: JobState.DoneWithErrors, reason: 'not found: directory not found' }]);
+    expect(h.rclone.run(1, 2)).toBeUndefined();
+  });
+
+  it('retries a transient failure with growing backoff, keeping the job heartbeated, and reports the run that succeeds once', async () => {
+    h = new Harness();
+    await h.startWith(job(1));
+
+    await finishRun(1, 1, { success: false, error: 'Put "http://nc/dav/a": 503 Service Unavailable' });
+    expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'waiting-retry', run: 1 }]);
+    await elapse(30 * SECOND - 1);
+    expect(h.rclone.run(1, 2)).toBeUndefined();
+    await elapse(1);
+    expect(h.rclone.run(1, 2)).toBeDefined();
+    expect(h.hub.heartbeatsOf(1).length).toBeGreaterThanOrEqual(1);
+
+    await finishRun(1, 2, { success: false, error: 'dial tcp 127.0.0.1:8080: connect: connection refused' });
+    await elapse(60 * SECOND - 1);
+    expect(h.rclone.run(1, 3)).toBeUndefined();
+    await elapse(1);
+    await finishRun(1, 3, { success: true, transfers: 3 });
+
+    expect(h.outbox.reports).toEqual([{ jobId: 1, owner: OWNER, state: JobState.DoneSuccess }]);
+  });
+
+  it('hands a job back (DoneFailure) once its transient retries are spent, and does not run it again within the window', async () => {
+    h = new Harness({ settings: { retries: 2, retrySeconds: 10, handbackWindowSeconds: 600 } });
+    await h.startWith(job(1));
+    for (let run = 1; run <= 3; run++) {
+      await finishRun(1, run, { success: false, error: 'googleapi: Error 503: Backend Error, backendError' });
+      await elapse(60 * SECOND);
+    }
+    expect(h.outbox.reports).toEqual([
+      { jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: 'transient failures persist after 2 retries: googleapi: Error 503: Backend Error, backendError' },
+    ]);
+
+    // The real hub makes it Ready and hands it straight back: it goes back unrun.
+    h.offer(job(1));
+    h.runner.requestAcquire('NewJobAvailable');
+    await settle();
+    expect(h.rclone.run(1, 4)).toBeUndefined();
+    expect(h.outbox.reports.map((r) => r.state)).toEqual([JobState.DoneFailure, JobState.DoneFailure]);
+
+    // After the window it is this worker's to run again, with a fresh budget.
+    await elapse(600 * SECOND);
+    h.offer(job(1));
+    h.runner.requestAcquire('NewJobAvailable');
+    await settle();
+    expect(h.rclone.jobs.size).toBe(4);
   });
 });
 
@@ -82,11 +131,11 @@ describe('JobRunner: auth failures and re-authentication', () => {
     await elapse(h.settings.heartbeatSeconds * SECOND);
     expect(h.hub.heartbeatsOf(1).length).toBe(before + 1);
 
-    h.runner.storageReauthorized(DROPBOX.id);
+    h.runner.credentialsReplaced(DROPBOX.id);
     await settle();
     expect(h.rclone.run(1, 2)).toBeUndefined();
 
-    h.runner.storageReauthorized(ONEDRIVE.id);
+    h.runner.credentialsReplaced(ONEDRIVE.id);
     await settle();
     expect(h.rclone.run(1, 2)).toBeDefined();
 
@@ -95,7 +144,7 @@ describe('JobRunner: auth failures and re-authentication', () => {
     expect(h.terminal(1)).toEqual([JobState.DoneSuccess]);
   });
 
-  it('reports DoneFailure with the re-authentication reason when the wait runs out', async () => {
+  it('reports DoneWithErrors (terminal, not re-queued) with the re-authentication reason when the wait runs out', async () => {
     h = new Harness();
     h.tokens.failForceRefresh(ONEDRIVE.id, new ReauthRequiredError(ONEDRIVE.id, REAUTH_REASON));
     await h.startWith(job(1, { source: LOCAL, destination: ONEDRIVE }));
@@ -105,8 +154,10 @@ describe('JobRunner: auth failures and re-authentication', () => {
     expect(h.outbox.reports).toEqual([]);
     await elapse(1);
 
-    expect(h.outbox.reports).toEqual([{ jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: REAUTH_REASON }]);
-    h.runner.storageReauthorized(ONEDRIVE.id);
+    expect(h.outbox.reports).toEqual([
+      { jobId: 1, owner: OWNER, state: JobState.DoneWithErrors, reason: `re-authentication did not come in time: ${REAUTH_REASON}` },
+    ]);
+    h.runner.credentialsReplaced(ONEDRIVE.id);
     await elapse(10 * MINUTE);
     expect(h.outbox.reports).toHaveLength(1);
     expect(h.rclone.run(1, 2)).toBeUndefined();
@@ -123,22 +174,29 @@ describe('JobRunner: auth failures and re-authentication', () => {
     expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'waiting-reauth', waitReason: 'token endpoint answered invalid_grant' }]);
     expect(h.rclone.jobs.size).toBe(0);
 
-    h.runner.storageReauthorized(ONEDRIVE.id);
+    h.runner.credentialsReplaced(ONEDRIVE.id);
     await settle();
     // Run 1 never reached rclone; run 2 does.
     await finishRun(1, 2, { success: true });
     expect(h.terminal(1)).toEqual([JobState.DoneSuccess]);
   });
 
-  it('refreshes the token of the remote rclone names in a logged auth failure', async () => {
+  it('refreshes the token of the remote rclone names in a logged auth failure, then gives the job a fresh run on the reloaded remote', async () => {
     h = new Harness();
     await h.startWith(job(1, { source: DROPBOX, destination: ONEDRIVE }));
+    await elapse(5 * SECOND);
 
     h.runner.authSignal({ signature: 'invalid_grant', remote: 'odAlice' });
     await settle();
 
     expect(h.tokens.forceRefreshed).toEqual([{ storageId: ONEDRIVE.id, cause: 'rclone logged "invalid_grant"' }]);
-    expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'running', run: 1 }]);
+    const at = (event: string) => h.events.indexOf(event);
+    // Stop, reload (config/update: rclone's cached Fs with the failing token goes), fresh run.
+    expect(at('stop job-1-run-1')).toBeGreaterThan(-1);
+    expect(at('reload odAlice')).toBeGreaterThan(at('stop job-1-run-1'));
+    expect(at('start copy dbAlice:docs/1 -> odAlice:backup/1 job-1-run-2')).toBeGreaterThan(at('reload odAlice'));
+    expect(h.runner.describe()).toMatchObject([{ id: 1, phase: 'running', run: 2 }]);
+    expect(h.outbox.reports).toEqual([]);
   });
 });
 
@@ -163,7 +221,7 @@ describe('JobRunner: rclone restarts', () => {
     expect(h.terminal(1)).toEqual([JobState.DoneSuccess]);
   });
 
-  it('reports DoneFailure once when rclone exits more than 5 times under the same job', async () => {
+  it('hands the job back (DoneFailure) once when rclone exits more often than the retry budget (5) allows', async () => {
     h = new Harness();
     await h.startWith(job(1));
     for (let crash = 1; crash <= 5; crash++) {
@@ -180,7 +238,7 @@ describe('JobRunner: rclone restarts', () => {
     h.runner.rcloneLost();
     await settle();
     expect(h.outbox.reports).toEqual([
-      { jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: 'rclone crashed 6 times while running this job' },
+      { jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: 'rclone exited during the job and its 5 retries are spent' },
     ]);
 
     h.rcloneUp();
@@ -216,15 +274,21 @@ describe('JobRunner: rclone restarts', () => {
     ]);
   });
 
-  it('rerunJobsUsing re-runs only the jobs whose remote changed', async () => {
+  it('restartJobsOn stops only the jobs on the changed remote, then applies the change, then starts fresh runs', async () => {
     h = new Harness();
     await h.startWith(job(1, { source: LOCAL, destination: ONEDRIVE }), job(2, { source: LOCAL, destination: NAS }));
     expect([...h.runner.remotesInUse()].sort()).toEqual(['localDisk', 'nasHome', 'odAlice']);
+    const change = (what: string) => async () => {
+      h.events.push(`change ${what}`);
+    };
 
-    expect(await h.runner.rerunJobsUsing('dbAlice', 'params changed')).toEqual([]);
-    expect(await h.runner.rerunJobsUsing('odAlice', 'client secret changed')).toEqual([1]);
+    expect(await h.runner.restartJobsOn(['dbAlice'], 'params changed', change('dbAlice'))).toEqual([]);
+    h.events.length = 0;
+    expect(await h.runner.restartJobsOn(['odAlice'], 'client secret changed', change('odAlice'))).toEqual([1]);
     await settle();
 
+    // Stop first, then change (config/update clears rclone's Fs cache: a running dropbox/smb job would break), then run.
+    expect(h.events).toEqual(['stop job-1-run-1', 'release 10', 'change odAlice', 'apply localDisk', 'ensureFresh 10', 'apply odAlice', 'lease 10', 'start copy localDisk:docs/1 -> odAlice:backup/1 job-1-run-2']);
     expect(h.rclone.calls.filter((c) => c.startsWith('job/stop'))).toEqual(['job/stop 1']);
     expect(h.runner.describe()).toEqual([
       { id: 1, phase: 'running', run: 2, waitReason: undefined },
@@ -317,14 +381,14 @@ describe('JobRunner: handing jobs back', () => {
 });
 
 describe('JobRunner: jobs that cannot start', () => {
-  it('reports DoneFailure for a job on a storage unknown even after reloading the storages', async () => {
+  it('reports DoneWithErrors for a job on a storage unknown even after reloading the storages', async () => {
     const reloadStorages = vi.fn(async () => undefined);
     h = new Harness({ reloadStorages });
     await h.startWith({ ...job(1), sourceEndpoint: { id: 101, storageId: 99, path: 'docs' } });
 
     expect(reloadStorages).toHaveBeenCalledTimes(1);
     expect(h.outbox.reports).toEqual([
-      { jobId: 1, owner: OWNER, state: JobState.DoneFailure, reason: 'job 1: source storage 99 is unknown to the hub' },
+      { jobId: 1, owner: OWNER, state: JobState.DoneWithErrors, reason: 'remote misconfigured: job 1: source storage 99 is unknown to the hub' },
     ]);
     expect(h.rclone.jobs.size).toBe(0);
   });
@@ -341,7 +405,7 @@ describe('JobRunner: jobs that cannot start', () => {
     expect(h.rclone.run(1, 1)).toMatchObject({ srcFs: 'usbDisk:photos', dstFs: 'odAlice:backup/1' });
   });
 
-  it('retries a transient start failure with growing backoff, then reports DoneFailure after the limit', async () => {
+  it('retries a transient start failure with growing backoff, then hands the job back after the budget', async () => {
     h = new Harness();
     const failure = () => new RcError('sync/copy', 'failed to create file system: dial tcp: i/o timeout', 500);
     h.rclone.startFailures.push(...Array.from({ length: 20 }, failure));
@@ -349,7 +413,7 @@ describe('JobRunner: jobs that cannot start', () => {
     expect(h.rclone.count('sync/copy')).toBe(1);
     expect(h.runner.describe()).toMatchObject([{ phase: 'waiting-retry', waitReason: 'failed to create file system: dial tcp: i/o timeout' }]);
 
-    const delays = [2, 4, 8, 16, 32, 64, 120, 120].map((s) => s * SECOND);
+    const delays = [30, 60, 120, 240, 480].map((s) => s * SECOND);
     for (const [i, delay] of delays.entries()) {
       await elapse(delay - 1);
       expect(h.rclone.count('sync/copy')).toBe(i + 1);
@@ -362,11 +426,11 @@ describe('JobRunner: jobs that cannot start', () => {
         jobId: 1,
         owner: OWNER,
         state: JobState.DoneFailure,
-        reason: 'could not start the job: failed to create file system: dial tcp: i/o timeout',
+        reason: 'transient failures persist after 5 retries: failed to create file system: dial tcp: i/o timeout',
       },
     ]);
     await elapse(10 * MINUTE);
-    expect(h.rclone.count('sync/copy')).toBe(9);
+    expect(h.rclone.count('sync/copy')).toBe(6);
     expect(h.outbox.reports).toHaveLength(1);
   });
 
@@ -375,7 +439,7 @@ describe('JobRunner: jobs that cannot start', () => {
     h.rclone.startFailures.push(new RcError('sync/copy', 'internal error', 500));
     await h.startWith(job(1));
 
-    await elapse(2 * SECOND);
+    await elapse(30 * SECOND);
     await finishRun(1, 2, { success: true });
     expect(h.terminal(1)).toEqual([JobState.DoneSuccess]);
   });

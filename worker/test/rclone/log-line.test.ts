@@ -59,7 +59,7 @@ describe('detectAuthFailure', () => {
     [
       'webdav sabre-style 401',
       'read metadata failed: Bearer token invalid or expired: NotAuthenticated: 401 Unauthorized',
-      '401 Unauthorized',
+      'NotAuthenticated',
       undefined,
     ],
     ['webdav token revoked mid-job', 'Update mkParentDir failed: Unauthorized: 401 Unauthorized', '401 Unauthorized', undefined],
@@ -101,13 +101,42 @@ describe('detectAuthFailure', () => {
       undefined,
     ],
     ['token refresh debug line', 'Token refresh failed try 1/5: oauth2: cannot fetch token: 400 Bad Request', undefined, undefined],
+    // Other providers (rclone-providers-lab.md Q2, side-by-side.md T1): none says "401".
+    ['OneDrive 401 on a file (side-by-side S2)', 'Failed to copy: InvalidAuthenticationToken: Access token has expired or is not yet valid.', 'InvalidAuthenticationToken', undefined],
+    ['OneDrive 401 at Fs creation', 'failed to get root: InvalidAuthenticationToken: Access token has expired or is not yet valid.', 'InvalidAuthenticationToken', undefined],
+    [
+      'Drive 401',
+      "couldn't find root directory ID: googleapi: Error 401: Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential., authError",
+      'Error 401',
+      undefined,
+    ],
+    ['Drive body seen raw', '{"error":{"code":401,"status":"UNAUTHENTICATED"}}', 'UNAUTHENTICATED', undefined],
+    ['Dropbox expired token', 'error listing: expired_access_token/', 'expired_access_token', undefined],
+    ['Dropbox invalid token', 'upload failed: invalid_access_token/..', 'invalid_access_token', undefined],
+    ['SMB logon refused (go-smb2)', 'response error: The attempted logon is invalid. This is either due to a bad username or authentication information.', 'The attempted logon is invalid', undefined],
   ])('%s', (_situation, text, signature, remote) => {
     const signal = detectAuthFailure(text);
     if (signature === undefined) {
       expect(signal).toBeUndefined();
       return;
     }
-    expect(signal).toEqual(remote === undefined ? { signature } : { signature, remote });
+    expect(signal?.signature).toBe(signature);
+    expect(signal?.remote).toBe(remote);
+  });
+
+  it.each([
+    ['InvalidAuthenticationToken: Access token has expired or is not yet valid.', ['onedrive']],
+    ['error listing: expired_access_token/', ['dropbox']],
+    ['googleapi: Error 401: Invalid Credentials, authError', ['googledrive', 'gcs']],
+    ["token expired and there's no refresh token", ['onedrive', 'dropbox', 'googledrive', 'gcs']],
+    ['read metadata failed: Bearer token invalid or expired: NotAuthenticated: 401 Unauthorized', ['nextcloud']],
+    ['response error: The attempted logon is invalid.', ['smb']],
+  ])('names the storage technologies whose backend writes %j', (text, technologies) => {
+    expect(detectAuthFailure(text)?.technologies).toEqual(technologies);
+  });
+
+  it('names none for a text any HTTP backend writes', () => {
+    expect(detectAuthFailure('Update mkParentDir failed: Unauthorized: 401 Unauthorized')).toEqual({ signature: '401 Unauthorized' });
   });
 
   it.each([
@@ -121,7 +150,7 @@ describe('detectAuthFailure', () => {
   });
 
   it('names a remote whose name has spaces and dots', () => {
-    expect(detectAuthFailure('token expired and there\'s no refresh token - manually refresh with "rclone config reconnect my drive.v2:"')).toEqual({
+    expect(detectAuthFailure('token expired and there\'s no refresh token - manually refresh with "rclone config reconnect my drive.v2:"')).toMatchObject({
       signature: "token expired and there's no refresh token",
       remote: 'my drive.v2',
     });

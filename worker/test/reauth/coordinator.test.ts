@@ -49,6 +49,7 @@ class FakeRemotes {
   readonly removed: string[] = [];
   readonly failing = new Set<string>();
   dumpFails = false;
+  onApply: ((name: string) => void) | undefined;
 
   async dump(): Promise<RcConfigDump> {
     if (this.dumpFails) throw new RcError('config/dump', 'rc config/dump: connect ECONNREFUSED', undefined);
@@ -62,6 +63,7 @@ class FakeRemotes {
   async apply(spec: RemoteSpec, known?: RemoteDiff): Promise<{ action: ApplyAction; diff: RemoteDiff }> {
     const diff = known ?? diffRemote(spec, this.config[spec.name]);
     this.applied.push({ name: spec.name, diff: diff.kind });
+    this.onApply?.(spec.name);
     if (this.failing.has(spec.name)) throw new RcError('config/update', `config/update "${spec.name}": connection reset`, undefined);
     this.config[spec.name] = { type: spec.type, ...spec.parameters };
     const action: ApplyAction = { equal: 'unchanged', missing: 'created', 'token-only': 'token-pushed', params: 'updated' }[diff.kind] as ApplyAction;
@@ -78,17 +80,32 @@ class FakeRemotes {
   }
 }
 
+/** The job runner as the coordinator sees it: which remotes jobs use, and the order of a restart around a change. */
 class FakeJobs {
   inUse = new Set<string>();
   readonly reruns: { uriSchema: string; reason: string }[] = [];
+  /** What happened, in order: job stops, the change (its apply), job starts. */
+  readonly order: string[] = [];
+  readonly credentialsReplacedFor: number[] = [];
 
   remotesInUse(): Set<string> {
     return new Set(this.inUse);
   }
 
-  async rerunJobsUsing(uriSchema: string, reason: string): Promise<number[]> {
-    this.reruns.push({ uriSchema, reason });
-    return [101];
+  async restartJobsOn(uriSchemas: readonly string[], reason: string, change: () => Promise<void>): Promise<number[]> {
+    const affected = uriSchemas.filter((u) => this.inUse.has(u));
+    for (const uriSchema of affected) {
+      this.order.push(`stop jobs on ${uriSchema}`);
+      this.reruns.push({ uriSchema, reason });
+    }
+    await change().finally(() => {
+      for (const uriSchema of affected) this.order.push(`start jobs on ${uriSchema}`);
+    });
+    return affected.length > 0 ? [101] : [];
+  }
+
+  credentialsReplaced(storageId: number): void {
+    this.credentialsReplacedFor.push(storageId);
   }
 }
 
@@ -337,6 +354,31 @@ describe('decisions', () => {
     expect(jobs.reruns.map((r) => r.uriSchema)).toEqual(['nc']);
     expect(jobs.reruns[0]!.reason).toContain('url');
     expect(remotes.config.nc!.url).toContain('moved.example.com');
+  });
+
+  it('jobs-rerun stops the jobs before the config/update and starts them after it (a running dropbox/smb job would break)', async () => {
+    hubHas(nextcloud(1, 'nc'));
+    await configured(nextcloud(1, 'nc'));
+    hub.rows = [nextcloud(1, 'nc', 'moved.example.com')];
+    jobs.inUse = new Set(['nc']);
+    remotes.onApply = (name) => jobs.order.push(`config/update ${name}`);
+    coordinator.enqueue('nc');
+    await settle();
+    expect(jobs.order).toEqual(['stop jobs on nc', 'config/update nc', 'start jobs on nc']);
+  });
+
+  it('a new grant is announced to the jobs (they re-run if the grant it replaces is known dead); a later token is not', async () => {
+    hubHas(gcs(5, 'g'));
+    await configured(gcs(5, 'g'));
+    tokens.nextAdopt.set(5, 'newer-token');
+    coordinator.enqueue('g');
+    await settle();
+    expect(jobs.credentialsReplacedFor).toEqual([]);
+
+    tokens.nextAdopt.set(5, 'new-grant');
+    coordinator.enqueue('g');
+    await settle();
+    expect(jobs.credentialsReplacedFor).toEqual([5]);
   });
 
   it('remote-removed: the hub no longer has the storage and no job uses it', async () => {
