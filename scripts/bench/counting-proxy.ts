@@ -40,6 +40,11 @@ export class CountingProxy {
     return this.counts.get(`${method} ${path}`) ?? 0;
   }
 
+  /** Every request seen since the last reset. */
+  total(): number {
+    return [...this.counts.values()].reduce((sum, n) => sum + n, 0);
+  }
+
   reset(): void {
     this.counts.clear();
   }

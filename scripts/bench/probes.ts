@@ -1,8 +1,10 @@
 /**
- * What the benchmarks observe from outside the worker: the times in its JSON log, the memory of
- * its processes (/proc), and the number of rc calls its rclone served.
+ * What the benchmarks observe from outside the worker: the times in its JSON log, the memory and
+ * CPU time of its processes (/proc), the number of rc calls its rclone served, and its
+ * Prometheus metrics on the control endpoint.
  */
 import { readFileSync } from 'node:fs';
+import { procStat } from '../processes.js';
 import type { LogRecord, WorkerProcess } from '../sandbox.js';
 
 export { loggedAt } from '../sandbox.js';
@@ -39,6 +41,40 @@ export function memoryOf(pid: number): Memory {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? Number.NaN);
   return { rssMb: kb('VmRSS') / 1024, peakMb: kb('VmHWM') / 1024 };
+}
+
+/** CPU time (user + system) the process has used so far, in seconds; NaN once it is gone. */
+export function cpuSecondsOf(pid: number): number {
+  return (procStat(pid)?.cpuMs ?? Number.NaN) / 1000;
+}
+
+/**
+ * The worker's Prometheus metrics (`GET /metrics` on the control endpoint it logged; start it
+ * with `WORKER_CONTROL_PORT=0`), as `name{labels}` → value. Empty when there is no endpoint.
+ */
+export async function scrapeMetrics(worker: WorkerProcess): Promise<Map<string, number>> {
+  const port = worker.find((r) => r.msg === 'control endpoint listening on 127.0.0.1').at(-1)?.port;
+  const samples = new Map<string, number>();
+  if (typeof port !== 'number') return samples;
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  for (const line of (await response.text()).split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const space = line.lastIndexOf(' ');
+    samples.set(line.slice(0, space), Number(line.slice(space + 1)));
+  }
+  return samples;
+}
+
+/** Sum of a metric's samples by one label's value (e.g. rc calls by `path`). */
+export function sumByLabel(samples: Map<string, number>, name: string, label: string): Map<string, number> {
+  const sums = new Map<string, number>();
+  const pattern = new RegExp(`${label}="([^"]*)"`);
+  for (const [key, value] of samples) {
+    if (key !== name && !key.startsWith(`${name}{`)) continue;
+    const labelValue = pattern.exec(key)?.[1] ?? '';
+    sums.set(labelValue, (sums.get(labelValue) ?? 0) + value);
+  }
+  return sums;
 }
 
 /**

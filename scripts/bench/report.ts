@@ -16,6 +16,11 @@ export interface Figure {
   unit: string;
   /** Absent for figures reported for information. */
   goal?: Goal;
+  /**
+   * Where the figure sits in a table of several runs (e.g. `{ scenario: 'long job', strategy:
+   * 'restart', figure: 'wall time' }`), so the README's tables can be rebuilt from the JSON.
+   */
+  labels?: Record<string, string>;
 }
 
 export interface BenchResult {
@@ -93,4 +98,17 @@ export function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/** The p-th percentile (0–100) by nearest rank; NaN for no values. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[Math.min(rank, sorted.length) - 1]!;
+}
+
+/** A fraction as a percentage with one decimal: `0.1234` → `12.3 %`. */
+export function percentText(fraction: number): string {
+  return `${(fraction * 100).toFixed(1)} %`;
 }

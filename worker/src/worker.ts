@@ -169,11 +169,11 @@ export class Worker {
       signalrUrl: settings.hub.signalrUrl,
       logger,
       onEvent: (event) => {
+        this.metrics.hub.event(event.type);
         if (event.type === 'JobUpdated') {
           this.jobs.hubUpdated(event.jobId, event.state);
           return;
         }
-        this.metrics.hub.event(event.type);
         if (event.type === 'NewJobAvailable') this.actor.send({ type: 'HUB.NEW_JOB' });
         else this.actor.send({ type: 'HUB.STORAGE_REAUTHENTICATED', uriSchema: event.uriSchema });
       },

@@ -10,7 +10,7 @@
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { closeServer, listen } from '../http-util.js';
-import type { Grant, OAuthClient } from '../oauth/authority.js';
+import type { Grant, OAuthClient, RotationPolicy } from '../oauth/authority.js';
 import { ProviderOAuth } from '../oauth/provider-oauth.js';
 import type { TokenEndpointFault } from '../oauth/token-endpoint.js';
 import { sendInvalidCredentials } from './google-errors.js';
@@ -33,6 +33,8 @@ export interface GcsStandinOptions {
   tokenLifetimeSeconds?: number;
   /** When true each refresh returns a new refresh_token and invalidates the old one (`rotate-strict`). Default false. */
   rotateRefreshTokens?: boolean;
+  /** The rotation policy by name (`keep`, `rotate`, `rotate-strict`); wins over `rotateRefreshTokens`. */
+  rotation?: RotationPolicy;
   /** Registered OAuth clients; default one `gcs-standin-client` / `gcs-standin-secret`. */
   clients?: OAuthClient[];
   /** Added to every storage API request (not to token requests). Default 0. */
@@ -68,7 +70,7 @@ export class GcsStandin {
       provider: 'google',
       clients: options.clients ?? [DEFAULT_CLIENT],
       tokenLifetimeSeconds: options.tokenLifetimeSeconds ?? 3600,
-      rotation: options.rotateRefreshTokens ? 'rotate-strict' : 'keep',
+      rotation: options.rotation ?? (options.rotateRefreshTokens ? 'rotate-strict' : 'keep'),
       scope: GRANTED_SCOPE,
       // The GCS JSON API answers the older Google error shape ("Invalid Credentials").
       unauthorized: (res) => {

@@ -13,6 +13,17 @@ export type UploadType = 'multipart' | 'media' | 'resumable';
 export interface GcsStandinStats extends OAuthStats, ThrottleStats {
   /** Completed object uploads per upload protocol. */
   uploads: Record<UploadType, number>;
+  /**
+   * Upload body bytes read per object (`bucket/name`), every attempt counted: interrupted and
+   * repeated uploads included. Requests refused at the bearer check are not read, so not counted.
+   */
+  uploadBodyBytes: Map<string, number>;
+  /** Body bytes of the upload (request, or resumable session) that stored each object last. */
+  storedUploadBodyBytes: Map<string, number>;
+  /** When the last upload body chunk was read (epoch ms). */
+  lastUploadChunkAt: number | undefined;
+  /** Longest time between two upload body chunks read, in ms: how long uploads stood still. */
+  longestUploadGapMs: number;
 }
 
 export function createStats(): GcsStandinStats {
@@ -20,5 +31,17 @@ export function createStats(): GcsStandinStats {
     ...createOAuthStats(),
     uploads: { multipart: 0, media: 0, resumable: 0 },
     throttleDelayMs: 0,
+    uploadBodyBytes: new Map(),
+    storedUploadBodyBytes: new Map(),
+    lastUploadChunkAt: undefined,
+    longestUploadGapMs: 0,
   };
+}
+
+/** Counts an upload body chunk of `bytes` for `object` (`bucket/name`) and the gap since the last one. */
+export function noteUploadChunk(stats: GcsStandinStats, object: string, bytes: number): void {
+  const now = Date.now();
+  if (stats.lastUploadChunkAt !== undefined) stats.longestUploadGapMs = Math.max(stats.longestUploadGapMs, now - stats.lastUploadChunkAt);
+  stats.lastUploadChunkAt = now;
+  stats.uploadBodyBytes.set(object, (stats.uploadBodyBytes.get(object) ?? 0) + bytes);
 }

@@ -12,7 +12,7 @@ import { sendBadRequest, sendNotFound } from './google-errors.js';
 import { parseMultipart, multipartBoundary } from './multipart.js';
 import type { ObjectAttributes, ObjectStore } from './objects.js';
 import { objectResource } from './resources.js';
-import type { GcsStandinStats, UploadType } from './stats.js';
+import { noteUploadChunk, type GcsStandinStats, type UploadType } from './stats.js';
 import type { BandwidthPacer } from './throttle.js';
 import { parseJsonObject, writableAttributes } from './request-json.js';
 
@@ -26,6 +26,8 @@ interface ResumableSession {
   attributes: ObjectAttributes;
   chunks: Buffer[];
   received: number;
+  /** Body bytes of every chunk request read for this session (repeats included). */
+  bodyBytes: number;
   /** Total size, once the client has declared it. */
   total: number | undefined;
 }
@@ -70,7 +72,9 @@ export class ObjectUploads {
       sendBadRequest(res, 'Multipart upload needs a multipart/related body.');
       return;
     }
-    const parts = parseMultipart(await this.pacer.readBody(req, MAX_BODY_BYTES), boundary);
+    // rclone's client names the object in the query too; the metadata part is read only at the end.
+    const body = await this.#readObjectBody(req, bucket, url.searchParams.get('name') ?? '');
+    const parts = parseMultipart(body, boundary);
     const [metadataPart, mediaPart] = parts ?? [];
     const metadata = metadataPart && parseJsonObject(metadataPart.body);
     if (!metadata || !mediaPart || parts?.length !== 2) {
@@ -80,12 +84,13 @@ export class ObjectUploads {
     const attributes = writableAttributes(metadata);
     attributes.contentType ??= mediaPart.headers.get('content-type');
     const name = typeof metadata.name === 'string' ? metadata.name : url.searchParams.get('name');
-    this.#finish(res, bucket, name, mediaPart.body, attributes, 'multipart');
+    this.#finish(res, bucket, name, mediaPart.body, attributes, 'multipart', body.length);
   }
 
   async #media(req: IncomingMessage, res: ServerResponse, url: URL, bucket: string): Promise<void> {
-    const data = await this.pacer.readBody(req, MAX_BODY_BYTES);
-    this.#finish(res, bucket, url.searchParams.get('name'), data, { contentType: req.headers['content-type'] }, 'media');
+    const name = url.searchParams.get('name');
+    const data = await this.#readObjectBody(req, bucket, name ?? '');
+    this.#finish(res, bucket, name, data, { contentType: req.headers['content-type'] }, 'media', data.length);
   }
 
   async #startResumable(req: IncomingMessage, res: ServerResponse, url: URL, bucket: string): Promise<void> {
@@ -111,6 +116,7 @@ export class ObjectUploads {
       attributes,
       chunks: [],
       received: 0,
+      bodyBytes: 0,
       total: Number.isSafeInteger(declaredLength) && declaredLength >= 0 ? declaredLength : undefined,
     });
     const location = `${this.baseUrl}/upload/storage/v1/b/${encodeURIComponent(bucket)}/o?uploadType=resumable&upload_id=${uploadId}`;
@@ -132,7 +138,8 @@ export class ObjectUploads {
       sendBadRequest(res, `Invalid Content-Range: ${header ?? ''}`);
       return;
     }
-    const data = await this.pacer.readBody(req, MAX_BODY_BYTES);
+    const data = await this.#readObjectBody(req, bucket, session.name);
+    session.bodyBytes += data.length;
     // Without Content-Range the body is the whole (rest of the) object.
     const first = range?.first ?? session.received;
     const last = range?.last;
@@ -157,13 +164,30 @@ export class ObjectUploads {
     }
     if (total !== undefined && session.received === total) {
       this.#sessions.delete(uploadId);
-      this.#finish(res, bucket, session.name, Buffer.concat(session.chunks), session.attributes, 'resumable');
+      this.#finish(res, bucket, session.name, Buffer.concat(session.chunks), session.attributes, 'resumable', session.bodyBytes);
       return;
     }
     sendResumeIncomplete(req, res, session.received);
   }
 
-  #finish(res: ServerResponse, bucket: string, name: string | null, data: Buffer, attributes: ObjectAttributes, uploadType: UploadType): void {
+  /** Reads an object body at the link's pace, counting its chunks for `bucket/name` (stats.uploadBodyBytes). */
+  #readObjectBody(req: IncomingMessage, bucket: string, name: string): Promise<Buffer> {
+    const object = `${bucket}/${name}`;
+    return readBody(req, MAX_BODY_BYTES, (bytes) => {
+      noteUploadChunk(this.stats, object, bytes);
+      return this.pacer.consume(bytes);
+    });
+  }
+
+  #finish(
+    res: ServerResponse,
+    bucket: string,
+    name: string | null,
+    data: Buffer,
+    attributes: ObjectAttributes,
+    uploadType: UploadType,
+    bodyBytes: number,
+  ): void {
     if (!name) {
       sendBadRequest(res, 'Required: object name.');
       return;
@@ -174,6 +198,7 @@ export class ObjectUploads {
       return;
     }
     this.stats.uploads[uploadType]++;
+    this.stats.storedUploadBodyBytes.set(`${bucket}/${name}`, bodyBytes);
     sendJson(res, 200, objectResource(stored, this.baseUrl));
   }
 }

@@ -37,6 +37,20 @@ export type JobPhase =
   /** Waits for new credentials for one of its storages. */
   | 'waiting-reauth';
 
+/** Every phase once (a record, so adding a phase without listing it here does not compile). */
+const PHASES: Record<JobPhase, true> = {
+  starting: true,
+  running: true,
+  stopping: true,
+  held: true,
+  interrupted: true,
+  'waiting-retry': true,
+  'waiting-reauth': true,
+};
+
+/** Every job phase, e.g. for metrics that show each phase, also at 0. */
+export const JOB_PHASES = Object.keys(PHASES) as readonly JobPhase[];
+
 /** Why the worker itself stopped an rclone run. */
 export type StopIntent = 'rerun' | 'hold' | 'interrupt' | 'cancel' | 'shutdown' | 'abandon';
 

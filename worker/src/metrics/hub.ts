@@ -8,6 +8,7 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import { HubAuthError, HubError } from '../errors.js';
 import type { JobsHub, OnlineHub, StoragesHub } from '../hub/rest-client.js';
+import type { HubEvent } from '../hub/signalr-events.js';
 import { timed } from '../util/timed.js';
 import { METRIC_PREFIX } from './names.js';
 import type { HubCallObserver, HubRoute } from './recorders.js';
@@ -31,12 +32,12 @@ export function hubFailureKind(error: unknown): HubFailureKind {
 }
 
 const ROUTES: readonly HubRoute[] = ['current-user', 'storages', 'save-storage', 'acquire-next-job', 'report-job'];
-const EVENTS = ['NewJobAvailable', 'StorageReauthenticated'];
+const EVENTS: readonly HubEvent['type'][] = ['NewJobAvailable', 'StorageReauthenticated', 'JobUpdated'];
 const HUB_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export interface HubRecorder extends HubCallObserver {
   /** A SignalR event was received. */
-  event(name: 'NewJobAvailable' | 'StorageReauthenticated'): void;
+  event(name: HubEvent['type']): void;
 }
 
 export function createHubMetrics(registry: Registry, sources: HubSources): HubRecorder {

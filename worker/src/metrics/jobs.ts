@@ -4,6 +4,7 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { JobState, jobStateName } from '../../../shared/hannibal.js';
+import { JOB_PHASES } from '../jobs/lifecycle.js';
 import type { JobRecorder } from './recorders.js';
 import { METRIC_PREFIX } from './names.js';
 
@@ -14,19 +15,17 @@ export interface JobSources {
   pendingReports(): number;
 }
 
-/** The runner's phases (jobs/job-runner.ts), present as 0 before any job exists. */
-const PHASES = ['starting', 'running', 'interrupted', 'waiting-reauth', 'waiting-retry'];
 const OUTCOMES = [JobState.DoneSuccess, JobState.DoneWithErrors, JobState.DoneFailure, JobState.Cancelled].map(jobStateName);
 
 export function createJobMetrics(registry: Registry, sources: JobSources): JobRecorder {
   const registers = [registry];
   new Gauge({
     name: `${METRIC_PREFIX}jobs`,
-    help: 'Jobs owned by this worker, by phase (starting, running, interrupted, waiting-reauth, waiting-retry).',
+    help: `Jobs owned by this worker, by phase (${JOB_PHASES.join(', ')}).`,
     labelNames: ['phase'],
     registers,
     collect() {
-      const counts = new Map(PHASES.map((phase) => [phase, 0]));
+      const counts = new Map<string, number>(JOB_PHASES.map((phase) => [phase, 0]));
       for (const { phase } of sources.jobs()) counts.set(phase, (counts.get(phase) ?? 0) + 1);
       for (const [phase, count] of counts) this.set({ phase }, count);
     },

@@ -19,7 +19,7 @@ export interface JobRecorder {
 }
 
 /** Why the token broker asked the token endpoint. */
-export type TokenRefreshCause = 'just-in-time' | 'proactive' | 'forced' | 'sweep';
+export type TokenRefreshCause = 'just-in-time' | 'proactive' | 'background' | 'forced' | 'sweep';
 
 /** The token broker's events. */
 export interface TokenRecorder {
@@ -71,12 +71,13 @@ export const NO_HUB_OBSERVER: HubCallObserver = { called: () => undefined };
 
 /**
  * The broker's free-text refresh reasons (`just-in-time`, `proactive`, `proactive retry 2`,
- * `forced: rclone logged …`) as a bounded cause; a sweep passes through `ensureFresh`, so the
- * broker names it `sweep` only if it says so.
+ * `background retry 1` (an unused storage whose refresh failed), `sweep`, `forced: rclone
+ * logged …`) as a bounded cause.
  */
 export function refreshCause(reason: string): TokenRefreshCause {
   if (reason.startsWith('forced')) return 'forced';
   if (reason.startsWith('proactive')) return 'proactive';
+  if (reason.startsWith('background')) return 'background';
   if (reason.startsWith('sweep')) return 'sweep';
   return 'just-in-time';
 }

@@ -32,7 +32,7 @@ export function createTokenMetrics(registry: Registry, sources: TokenSources): T
   const storages = new LabelGuard(MAX_STORAGE_LABELS);
   const refreshes = new Counter({
     name: `${METRIC_PREFIX}token_refreshes_total`,
-    help: 'Token requests to the provider, by technology, cause (just-in-time, proactive, forced, sweep) and result (ok, transient, reauth, client-config).',
+    help: 'Token requests to the provider, by technology, cause (just-in-time, proactive, background, forced, sweep) and result (ok, transient, reauth, client-config).',
     labelNames: ['technology', 'cause', 'result'],
     registers,
   });

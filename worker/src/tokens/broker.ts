@@ -194,11 +194,16 @@ export class TokenBroker {
    * attempt); the default is the broker's.
    */
   async ensureFresh(storageId: number, minValidityMs = this.options.refreshThresholdMs, waitBudgetMs?: number): Promise<RcloneToken> {
+    return this.freshFor(storageId, minValidityMs, 'just-in-time', waitBudgetMs);
+  }
+
+  /** `ensureFresh` with the cause named (the sweep's refreshes are counted as `sweep`). */
+  private async freshFor(storageId: number, minValidityMs: number, reason: string, waitBudgetMs?: number): Promise<RcloneToken> {
     const record = this.record(storageId);
     this.assertClosed(record);
     const required = this.attainableValidity(record, minValidityMs);
     if (record.accessToken && record.expiresAt - this.now() >= required) return rcloneToken(record);
-    return this.waits.run(storageId, () => this.refreshAndWait(record, required, 'just-in-time', waitBudgetMs));
+    return this.waits.run(storageId, () => this.refreshAndWait(record, required, reason, waitBudgetMs));
   }
 
   /**
@@ -260,7 +265,7 @@ export class TokenBroker {
     this.log.debug({ due: due.length, unsaved: unsaved.length }, 'token sweep');
     await Promise.all([
       ...due.map((r) =>
-        this.ensureFresh(r.storage.id, horizon).catch((err: unknown) => {
+        this.freshFor(r.storage.id, horizon, 'sweep').catch((err: unknown) => {
           this.log.warn({ storage: r.storage.uriSchema, reason: errorMessage(err) }, 'sweep could not refresh token');
         }),
       ),

@@ -15,9 +15,11 @@ describe('job metrics', () => {
     expect(page.value('rclone_sync_worker_jobs', { phase: 'waiting-reauth' })).toBe(1);
     expect(page.value('rclone_sync_worker_jobs', { phase: 'starting' })).toBe(0);
     expect(page.find('rclone_sync_worker_jobs').map((s) => s.labels.phase).sort()).toEqual([
+      'held',
       'interrupted',
       'running',
       'starting',
+      'stopping',
       'waiting-reauth',
       'waiting-retry',
     ]);

@@ -75,5 +75,6 @@ describe('token metrics', () => {
     expect(refreshCause('proactive retry 3')).toBe('proactive');
     expect(refreshCause('forced: rclone logged "401 Unauthorized"')).toBe('forced');
     expect(refreshCause('sweep')).toBe('sweep');
+    expect(refreshCause('background retry 2')).toBe('background');
   });
 });

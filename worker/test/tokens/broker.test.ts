@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import type { Storage } from '../../../shared/hannibal.js';
 import { ReauthRequiredError, TokenRefreshError } from '../../src/errors.js';
-import type { TokenRecorder } from '../../src/metrics/recorders.js';
+import { NO_TOKEN_RECORDER, type TokenRecorder } from '../../src/metrics/recorders.js';
 import { switchPoint } from '../../src/tokens/schedule.js';
 import {
   HOUR,
@@ -364,9 +364,12 @@ describe('TokenBroker rotation and hub saves', () => {
   it('sweeps idle storages whose token would expire before the next sweep, and leaves the others', async () => {
     // Threshold 15 min, sweep every hour: a token with 70 min left is due (it would be within
     // the threshold before the next sweep), one with 80 min left is not.
-    const { broker, endpoint } = harness(storageRow(70 * MINUTE), { sweepIntervalMs: HOUR });
+    const causes: string[] = [];
+    const recorder = { ...NO_TOKEN_RECORDER, refreshed: (e: { cause: string }) => void causes.push(e.cause) };
+    const { broker, endpoint } = harness(storageRow(70 * MINUTE), { sweepIntervalMs: HOUR, recorder });
     await broker.sweep();
     expect(endpoint.calls).toHaveLength(1);
+    expect(causes).toEqual(['sweep']);
     await broker.sweep();
     expect(endpoint.calls).toHaveLength(1); // a fresh 1 h token is not refreshed again: it is younger than half its life
 
@@ -478,9 +481,11 @@ describe('TokenBroker metrics', () => {
     const fresh = broker.ensureFresh(ID);
     await advance(SECOND); // the backoff after the 503 (random = 1)
     await fresh;
+    // The retry after the backoff is sent by the broker's background retry (the caller waits
+    // for it rather than sending a second request).
     expect(recorder.refreshed.mock.calls.map(([e]) => [e.cause, e.result])).toEqual([
       ['just-in-time', 'transient'],
-      ['just-in-time', 'ok'],
+      ['background', 'ok'],
     ]);
     expect(recorder.pushed).toHaveBeenLastCalledWith(expect.objectContaining({ technology: 'onedrive', result: 'pushed', replacedExpiresAt: 0, inUse: false }));
 
