@@ -10,7 +10,7 @@
  * - {@link reauthAfterRevocation}: side-by-side.md S2 — at ~30 % of the bytes the grant is
  *   revoked with its access tokens (as Google does on re-authorisation), 10 s later a new grant
  *   is saved at the hub; the job still ends `DoneSuccess` exactly once with every file, on the
- *   new grant.
+ *   new grant, and only the uploads in flight at the revocation are sent again.
  *
  * What differs per provider (sandbox options, how to add the storage, where the stand-in keeps
  * files and per-file upload counters) is a {@link ProviderUnderTest}; the token story is read
@@ -307,6 +307,12 @@ export interface ReauthOptions {
   revokeAtShare: number;
   /** From the revocation to the new grant saved at the hub (S2: 10 s). */
   reauthAfterMs: number;
+  /**
+   * The job's last run starts within this long of the new grant's save: the worker re-runs a job
+   * on a dead grant as soon as new credentials are live, instead of leaving it to rclone, which
+   * would switch tokens only at the revoked one's expiry − 10 s.
+   */
+  rerunWithinMs: number;
 }
 
 /** Figures of the re-authentication scenario, for the test's own checks. */
@@ -315,6 +321,37 @@ export interface ReauthRun extends ProviderRun {
   revokedAt: number;
   reauthAt: number;
   runs: LogRecord[];
+}
+
+/** What the stand-in holds of each file of the tree at one instant. */
+interface UploadSnapshot {
+  stored: Set<string>;
+  uploads: Map<string, FileUpload | undefined>;
+}
+
+function uploadsNow(provider: ProviderUnderTest, sandbox: Sandbox, files: Map<string, Buffer>): UploadSnapshot {
+  const stored = provider.storedFiles(sandbox, FOLDER);
+  return {
+    stored: new Set([...files.keys()].filter((rel) => stored.get(rel)?.equals(files.get(rel)!))),
+    uploads: new Map([...files.keys()].map((rel) => [rel, provider.upload(sandbox, `${FOLDER}/${rel}`)])),
+  };
+}
+
+/**
+ * Files stored at `before` have the same upload counters now; files with nothing received at
+ * `before` were uploaded once (one session, their size). Returns how many were neither: in flight.
+ * (Dropbox counts per file only at commit, so there "nothing received" means "not committed"
+ * and a re-sent abandoned session shows only in the stand-in's total.)
+ */
+function expectUploadedOnceOutsideRevocation(provider: ProviderUnderTest, sandbox: Sandbox, files: Map<string, Buffer>, before: UploadSnapshot): number {
+  let inFlight = 0;
+  for (const [rel, bytes] of files) {
+    const now = provider.upload(sandbox, `${FOLDER}/${rel}`);
+    if (before.stored.has(rel)) expect(now, `${rel} (stored before the revocation)`).toEqual(before.uploads.get(rel));
+    else if (before.uploads.get(rel) === undefined) expect(now, `${rel} (not begun at the revocation)`).toEqual({ sessions: 1, bytesReceived: bytes.length });
+    else inFlight += 1;
+  }
+  return inFlight;
 }
 
 /**
@@ -342,6 +379,7 @@ export async function reauthAfterRevocation(
   const bytesAtRevocation = provider.bytesReceived(sandbox);
   const revokedAt = Date.now();
   oauth.revokeGrant(grant.grantId);
+  const atRevocation = uploadsNow(provider, sandbox, files);
   const oldTokens = accessTokensOf(oauth, grant.grantId);
   await new Promise((resolve) => setTimeout(resolve, options.reauthAfterMs));
   const newGrant = oauth.issueGrant();
@@ -356,6 +394,11 @@ export async function reauthAfterRevocation(
   expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess, owner: 'worker-a' })]);
   expectEveryFileStored(provider, sandbox, files);
 
+  // No byte twice where the counters can tell: a file stored before the revocation was never
+  // sent again, and a file with nothing received by then was uploaded exactly once. Only the
+  // uploads in flight at the revocation may be sent again (their sessions died with the run).
+  const inFlight = expectUploadedOnceOutsideRevocation(provider, sandbox, files, atRevocation);
+
   // On the new grant: its tokens were accepted from the re-authentication on, and the job's
   // last run started after it; after the revocation no request got through on an old token.
   const newTokens = accessTokensOf(oauth, newGrant.grantId);
@@ -367,6 +410,7 @@ export async function reauthAfterRevocation(
   const oldAcceptedAfterRevocation = accepted.filter(([fp, use]) => oldTokens.has(fp) && use.lastAt > revokedAt);
   expect(oldAcceptedAfterRevocation).toEqual([]);
   expect(loggedAt(runs.at(-1)!)).toBeGreaterThanOrEqual(reauthAt);
+  expect(loggedAt(runs.at(-1)!) - reauthAt).toBeLessThan(options.rerunWithinMs);
   const finished = finishedRecord(worker, job.id);
   expect(finished?.runs).toBe(runs.length);
 
@@ -388,6 +432,8 @@ export async function reauthAfterRevocation(
     runs: runs.length,
     files: `${provider.storedFiles(sandbox, FOLDER).size}/${files.size}`,
     revokedAtShare: Number((bytesAtRevocation / totalBytes).toFixed(2)),
+    storedAtRevocation: atRevocation.stored.size,
+    inFlightAtRevocation: inFlight,
     unauthorized: oauth.stats.unauthorized,
     accessTokensUsed: accepted.filter(([, use]) => use.requests > 0).length,
     tokenRequestsByWorker: workerTokenRequests(oauth).length,
