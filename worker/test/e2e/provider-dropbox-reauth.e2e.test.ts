@@ -22,6 +22,9 @@ describe('Dropbox: grant revoked with its access tokens mid-job, new grant at th
     // its 401s retried at debug level), and after `job/stop` the old run's uploads keep retrying
     // on the revoked token past the worker's 30 s stop bound (measured: re-run 32–36 s after the
     // re-authentication). Nothing of that run can be committed, but the worker waits all the same.
+    // That old run may then never finish in rclone at all (its Fs was shut down under it by the
+    // reload; measured: rc calls about it hang), so the worker's drain at the end spends its whole
+    // rclone stop budget before it SIGTERMs rclone (provider-support.ts shortens that budget).
     await reauthAfterRevocation(startSandbox, DROPBOX, {
       tokenLifetimeSeconds: 60,
       bytesPerSecond: 30_000,

@@ -215,9 +215,13 @@ async function providerWorld(
   return { sandbox, worker, storage, grant, files, oauth: provider.oauth(sandbox), rclonePid: worker.rclonePid(), rule };
 }
 
+/** SIGTERM: the worker drains and exits 0 in time; nothing secret in anything it wrote. */
 async function stopAndScan(run: ProviderRun): Promise<void> {
   const rcPassword = rcPasswordOf(run.rclonePid);
+  const stoppingAt = Date.now();
   expect(await run.worker.stop()).toBe(0);
+  const warnings = run.worker.find((r) => r.level >= 40 && loggedAt(r) >= stoppingAt).map((r) => r.msg);
+  console.info(`[providers] ${run.storage.technology} drain: exit 0 after ${Date.now() - stoppingAt} ms; warnings ${JSON.stringify(warnings)}`);
   expectNoSecretsLeaked(run.sandbox, [run.worker], rcPassword ? [rcPassword] : []);
 }
 
@@ -369,7 +373,12 @@ export async function reauthAfterRevocation(
   checks: (run: ReauthRun) => Promise<void> | void = () => undefined,
 ): Promise<void> {
   const startedAt = Date.now();
-  const world = await providerWorld(startSandbox, provider, { ...options, workerEnv: { WORKER_REAUTH_WAIT_SECONDS: '600' } });
+  // A run stopped on a dead grant may never finish in rclone (Dropbox), and rc calls about it
+  // then hang: the drain at the end spends its whole rclone stop budget before it SIGTERMs
+  // rclone. 10 s keeps it inside the 30 s the test gives the worker to exit (the default 60 s
+  // is for operators: systemd waits 90 s).
+  const workerEnv = { WORKER_REAUTH_WAIT_SECONDS: '600', WORKER_SHUTDOWN_TIMEOUT_SECONDS: '10' };
+  const world = await providerWorld(startSandbox, provider, { ...options, workerEnv });
   const { sandbox, worker, oauth, files, storage, grant } = world;
   const totalBytes = sum([...files.values()].map((b) => b.length));
   const job = sandbox.hub.createJob(world.rule.id);
