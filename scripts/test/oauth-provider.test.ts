@@ -176,6 +176,25 @@ describe('revocation of a grant family', () => {
     h.oauth.revokeGrant(rotated.access_token as string);
     expect((await refresh(h, h.oauth.latestRefreshToken(grant.grantId)!)).status).toBe(400);
   });
+
+  it('counts, per access token, only the requests it was accepted for, with the first and last of them', async () => {
+    const h = await start('google');
+    const grant = h.oauth.issueGrant();
+    const key = fingerprint(grant.accessToken);
+    const before = Date.now();
+    expect((await callApi(h, grant.accessToken)).status).toBe(200);
+    expect((await callApi(h, grant.accessToken)).status).toBe(200);
+    const revokedAt = Date.now();
+    h.oauth.revokeGrant(grant.grantId);
+    expect((await callApi(h, grant.accessToken)).status).toBe(401);
+
+    const accepted = h.oauth.stats.acceptedByAccessToken.get(key);
+    expect(accepted?.requests).toBe(2);
+    expect(accepted?.firstAt).toBeGreaterThanOrEqual(before);
+    expect(accepted?.lastAt).toBeLessThanOrEqual(revokedAt);
+    expect(h.oauth.stats.requestsByAccessToken.get(key)).toBe(3);
+    expect(h.oauth.stats.accessTokenLastSeen.get(key)).toBeGreaterThanOrEqual(revokedAt);
+  });
 });
 
 describe('API-side 401 in each provider’s shape', () => {

@@ -109,14 +109,21 @@ export class ProviderOAuth {
   observe(req: IncomingMessage): AccessTokenState {
     this.stats.apiRequests++;
     const accessToken = bearerToken(req);
+    const state = this.authority.checkAccessToken(accessToken);
     if (accessToken !== undefined) {
       const key = fingerprint(accessToken);
       const now = Date.now();
       increment(this.stats.requestsByAccessToken, key);
       if (!this.stats.accessTokenFirstSeen.has(key)) this.stats.accessTokenFirstSeen.set(key, now);
       this.stats.accessTokenLastSeen.set(key, now);
+      if (state === 'valid') {
+        const accepted = this.stats.acceptedByAccessToken.get(key) ?? { requests: 0, firstAt: now, lastAt: now };
+        accepted.requests++;
+        accepted.lastAt = now;
+        this.stats.acceptedByAccessToken.set(key, accepted);
+      }
     }
-    return this.authority.checkAccessToken(accessToken);
+    return state;
   }
 
   /** As if a user authorised the app: a fresh grant (refresh token generation 1 + first access token). */

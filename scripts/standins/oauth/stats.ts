@@ -39,6 +39,19 @@ export interface ApiAuthStats {
   /** When each access token was first and last presented (epoch ms), keyed by fingerprint: when a client switched tokens. */
   accessTokenFirstSeen: Map<string, number>;
   accessTokenLastSeen: Map<string, number>;
+  /**
+   * API requests whose access token was valid when presented, keyed by fingerprint, with the
+   * first and last of them (epoch ms): which tokens worked, and when. After a revocation this
+   * tells "no request with the old grant's tokens succeeded" from "they were tried and got 401".
+   * A request to a pre-authenticated URL carrying a dead token is not counted here.
+   */
+  acceptedByAccessToken: Map<string, AcceptedTokenUse>;
+}
+
+export interface AcceptedTokenUse {
+  requests: number;
+  firstAt: number;
+  lastAt: number;
 }
 
 export type OAuthStats = TokenStats & ApiAuthStats;
@@ -80,6 +93,7 @@ export function createOAuthStats(): OAuthStats {
     requestsByAccessToken: new Map(),
     accessTokenFirstSeen: new Map(),
     accessTokenLastSeen: new Map(),
+    acceptedByAccessToken: new Map(),
   };
 }
 

@@ -11,13 +11,17 @@ import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HUB_USER, REPO_ROOT, Sandbox } from '../../../scripts/sandbox.js';
 import { DEFAULT_CLIENT } from '../../../scripts/standins/gcs/server.js';
+import { DEFAULT_ONEDRIVE_CLIENT } from '../../../scripts/standins/onedrive/server.js';
 import { rcPasswordOf } from './support.js';
 
 const START_SCRIPT = join(REPO_ROOT, 'dist/scripts/start.js');
 /** Passwords the embedded demo hands out (scripts/start.ts, scripts/sandbox.ts). */
-const DEMO_PASSWORDS = [HUB_USER.password, 'alice-demo-password', DEFAULT_CLIENT.clientSecret];
-/** Shapes of the GCS stand-in's access and refresh tokens, which the test cannot know in advance. */
-const TOKEN_SHAPES = [/ya29\.[\w-]{8}/, /1\/\/[\w-]{8}/];
+const DEMO_PASSWORDS = [HUB_USER.password, 'alice-demo-password', DEFAULT_CLIENT.clientSecret, DEFAULT_ONEDRIVE_CLIENT.clientSecret];
+/**
+ * Shapes of the stand-ins' access and refresh tokens, which the test cannot know in advance:
+ * GCS (Google's `ya29.`, `1//`) and OneDrive (Microsoft's `EwB…`, `M.C5_BAY.0.U.-…`).
+ */
+const TOKEN_SHAPES = [/ya29\.[\w-]{8}/, /1\/\/[\w-]{8}/, /EwB[\w-]{8}/, /M\.C5_BAY\.0\.U\.-[\w-]{8}/];
 
 /** `node dist/scripts/start.js` with its output kept line by line, each with its arrival time. */
 class StartProcess {
@@ -117,7 +121,7 @@ afterEach(async () => {
 });
 
 describe('npm start', () => {
-  it('without HANNIBAL_URL runs the embedded demo: a job done within a minute, GCS verified, tokens refreshed by the worker only, readable logs', { timeout: 180_000 }, async () => {
+  it('without HANNIBAL_URL runs the embedded demo: a job done within a minute, GCS and OneDrive (through the TLS proxy) verified, tokens refreshed and rotated by the worker only, readable logs', { timeout: 180_000 }, async () => {
     demoDir = await mkdtemp(join(tmpdir(), 'worker-demo-'));
     started = new StartProcess({ DEMO_SECONDS: '75', DEMO_DIR: demoDir });
     expect(await started.exited).toBe(0);
@@ -132,6 +136,22 @@ describe('npm start', () => {
     expect(verified).not.toBeNull();
     expect(Number(verified![2])).toBeGreaterThan(0);
     expect(verified![1]).toBe(verified![2]);
+
+    // OneDrive through the TLS proxy: done, every file, the token rotated while the job ran, the
+    // hub on the newest refresh token, rclone never asking for a token.
+    expect(texts).toContainEqual(expect.stringMatching(/^\[demo\] hub got report: job \d+ \(\[Scheduler\] photos → OneDrive\) → DoneSuccess$/));
+    const onedrive = /^\[demo\] verified OneDrive copy: (\d+)\/(\d+) files byte for byte; (\d+) token rotations by the worker during the job \(hub holds refresh token generation (\d+) of (\d+)\); by rclone (\d+); 401 answers (\d+); (\d+) TLS tunnels/.exec(
+      started.first(/verified OneDrive copy/)?.text ?? '',
+    );
+    expect(onedrive, texts.filter((t) => t.startsWith('[demo]')).join('\n')).not.toBeNull();
+    const [odStored, odFiles, rotations, held, latest, odByRclone, od401, tunnels] = onedrive!.slice(1).map(Number);
+    expect(odFiles).toBeGreaterThan(0);
+    expect(odStored).toBe(odFiles);
+    expect(rotations).toBeGreaterThanOrEqual(1);
+    expect(held).toBe(latest);
+    expect(odByRclone).toBe(0);
+    expect(od401).toBe(0);
+    expect(tunnels).toBeGreaterThan(0);
 
     const summary = /^\[demo\] GCS stand-in: (\d+) token refreshes by the worker, (\d+) by rclone/.exec(started.first(/^\[demo\] GCS stand-in:/)?.text ?? '');
     expect(summary).not.toBeNull();
