@@ -21,6 +21,9 @@ interface Sample {
   at: number;
   rssMb: number;
   heapMb: number;
+  /** V8's committed heap and memory held outside it (Buffers, sockets): where RSS growth lives when heap used is flat. */
+  heapTotalMb: number;
+  externalMb: number;
   rcloneRssMb: number;
 }
 
@@ -60,6 +63,8 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
         at: (Date.now() - startedAt) / 1000,
         rssMb: memoryOf(pid).rssMb,
         heapMb: (metrics.get('nodejs_heap_size_used_bytes') ?? Number.NaN) / 1e6,
+        heapTotalMb: (metrics.get('nodejs_heap_size_total_bytes') ?? Number.NaN) / 1e6,
+        externalMb: (metrics.get('nodejs_external_memory_bytes') ?? Number.NaN) / 1e6,
         rcloneRssMb: rclonePid === undefined ? Number.NaN : memoryOf(rclonePid).rssMb,
       });
     }
@@ -80,8 +85,8 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
       title: `${totalSeconds / 60}-minute soak`,
       method: [
         `One worker (WORKER_MAX_JOBS 4, poll 1 s, heartbeat 5 s, TOKEN_REFRESH_THRESHOLD_SECONDS=10) for ${totalSeconds} s: ${RULES_PER_KIND} local → local and ${RULES_PER_KIND} local → GCS rules of ${FILES} files × ${FILE_BYTES / 1000} kB, each re-run by the hub ${RESCHEDULE_MS} ms after its job ended; GCS access tokens live ${TOKEN_LIFETIME_SECONDS} s.`,
-        `VmRSS from /proc/<pid>/status every ${SAMPLE_EVERY_MS / 1000} s; "after warm-up" = median of the samples in ${warmupSeconds}–${warmupSeconds + spanSeconds} s, "at the end" = median of the last ${spanSeconds} s; heap from the worker's /metrics (nodejs_heap_size_used_bytes). The goal is not a CI test.`,
-        `Median RSS / heap used per minute (MB): ${perMinute(samples)}.`,
+        `VmRSS from /proc/<pid>/status every ${SAMPLE_EVERY_MS / 1000} s; "after warm-up" = median of the samples in ${warmupSeconds}–${warmupSeconds + spanSeconds} s, "at the end" = median of the last ${spanSeconds} s; heap used, heap committed and external memory from the worker's /metrics (nodejs_heap_size_used_bytes, nodejs_heap_size_total_bytes, nodejs_external_memory_bytes). The goal is not a CI test.`,
+        `Median RSS / heap committed / heap used / external per minute (MB): ${perMinute(samples)}.`,
       ].join(' '),
       figures: [
         { name: 'worker RSS after warm-up', value: warmRss, unit: 'MB' },
@@ -92,6 +97,9 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
         { name: 'worker heap used after warm-up', value: median(warm.map((s) => s.heapMb)), unit: 'MB' },
         { name: 'worker heap used at the end', value: median(end.map((s) => s.heapMb)), unit: 'MB' },
         { name: 'worker heap trend after warm-up', value: slopePerMinute(afterWarmup.map((s) => [s.at, s.heapMb])), unit: 'MB/min' },
+        { name: 'worker heap committed after warm-up', value: median(warm.map((s) => s.heapTotalMb)), unit: 'MB' },
+        { name: 'worker heap committed at the end', value: median(end.map((s) => s.heapTotalMb)), unit: 'MB' },
+        { name: 'worker external memory at the end', value: median(end.map((s) => s.externalMb)), unit: 'MB' },
         { name: 'rclone RSS after warm-up', value: median(warm.map((s) => s.rcloneRssMb)), unit: 'MB' },
         { name: 'rclone RSS at the end', value: median(end.map((s) => s.rcloneRssMb)), unit: 'MB' },
         { name: 'worker CPU share', value: (cpuSeconds / totalSeconds) * 100, unit: '%' },
@@ -107,12 +115,13 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
   }
 }
 
-/** "0–1 min 93/25, 1–2 min 95/26, …": the samples' medians per minute. */
+/** "0–1 min 93/40/25/3, …": the samples' medians per minute (RSS / heap committed / heap used / external). */
 function perMinute(samples: Sample[]): string {
   const minutes = Math.ceil((samples.at(-1)?.at ?? 0) / 60);
   return Array.from({ length: minutes }, (_, m) => {
     const inMinute = samples.filter((s) => s.at >= m * 60 && s.at < (m + 1) * 60);
-    return `${m}–${m + 1} min ${median(inMinute.map((s) => s.rssMb)).toFixed(0)}/${median(inMinute.map((s) => s.heapMb)).toFixed(0)}`;
+    const of = (pick: (s: Sample) => number) => median(inMinute.map(pick)).toFixed(0);
+    return `${m}–${m + 1} min ${of((s) => s.rssMb)}/${of((s) => s.heapTotalMb)}/${of((s) => s.heapMb)}/${of((s) => s.externalMb)}`;
   }).join(', ');
 }
 

@@ -43,6 +43,22 @@ export function registerProcessMetrics(registry: Registry): void {
     },
   });
   new Gauge({
+    name: 'nodejs_heap_size_total_bytes',
+    help: 'V8 heap committed, in bytes (RSS follows this when the heap grows and shrinks between collections).',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().heapTotal);
+    },
+  });
+  new Gauge({
+    name: 'nodejs_external_memory_bytes',
+    help: 'Memory held by JS objects outside the V8 heap (Buffers), in bytes.',
+    registers,
+    collect() {
+      this.set(process.memoryUsage().external);
+    },
+  });
+  new Gauge({
     name: 'process_start_time_seconds',
     help: 'Start time of the process since unix epoch in seconds.',
     registers,

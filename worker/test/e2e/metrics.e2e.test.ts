@@ -88,9 +88,7 @@ describe('metrics', () => {
     expectNoSecretsLeaked(sandbox, [worker], [control.token]);
   });
 
-  // Needs the job runner to call `metrics.jobs.finished(...)` where it queues a terminal report
-  // (jobs/job-runner.ts `finish()`); enable it with that call site.
-  it.skip('count a finished job once, by outcome, with the bytes and files it moved', { timeout: 90_000 }, async () => {
+  it('count a finished job once, by outcome, with the bytes and files it moved', { timeout: 90_000 }, async () => {
     const sandbox = await startSandbox();
     const laptop = sandbox.addLocalStorage('laptop');
     const source = join(sandbox.dir, 'src');
