@@ -23,4 +23,4 @@ USER node
 ENV WORKER_STATE_DIR=/home/node/state LOG_FORMAT=json
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/bin/tini", "--"]
-CMD ["node", "dist/worker/src/main.js"]
+CMD ["node", "--max-semi-space-size=4", "dist/worker/src/main.js"]

@@ -84,7 +84,7 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
       id: 'soak',
       title: `${totalSeconds / 60}-minute soak`,
       method: [
-        `One worker (WORKER_MAX_JOBS 4, poll 1 s, heartbeat 5 s, TOKEN_REFRESH_THRESHOLD_SECONDS=10) for ${totalSeconds} s: ${RULES_PER_KIND} local → local and ${RULES_PER_KIND} local → GCS rules of ${FILES} files × ${FILE_BYTES / 1000} kB, each re-run by the hub ${RESCHEDULE_MS} ms after its job ended; GCS access tokens live ${TOKEN_LIFETIME_SECONDS} s.`,
+        `One worker started as shipped (node --max-semi-space-size=4 dist/worker/src/main.js; WORKER_MAX_JOBS 4, poll 1 s, heartbeat 5 s, TOKEN_REFRESH_THRESHOLD_SECONDS=10) for ${totalSeconds} s: ${RULES_PER_KIND} local → local and ${RULES_PER_KIND} local → GCS rules of ${FILES} files × ${FILE_BYTES / 1000} kB, each re-run by the hub ${RESCHEDULE_MS} ms after its job ended; GCS access tokens live ${TOKEN_LIFETIME_SECONDS} s.`,
         `VmRSS from /proc/<pid>/status every ${SAMPLE_EVERY_MS / 1000} s; "after warm-up" = median of the samples in ${warmupSeconds}–${warmupSeconds + spanSeconds} s, "at the end" = median of the last ${spanSeconds} s; heap used, heap committed and external memory from the worker's /metrics (nodejs_heap_size_used_bytes, nodejs_heap_size_total_bytes, nodejs_external_memory_bytes). The goal is not a CI test.`,
         `Median RSS / heap committed / heap used / external per minute (MB): ${perMinute(samples)}.`,
       ].join(' '),

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 /**
  * Entry point of the worker daemon: `node dist/worker/src/main.js`, the `rclone-sync-worker`
  * bin, and what `npm start` runs in-process when `HANNIBAL_URL` is set.
