@@ -42,7 +42,8 @@ export class Acquirer {
   private readonly log: Logger;
   private accepting = false;
   private round: Promise<void> | undefined;
-  private again = false;
+  /** What asked for work while a round was running (the latest); a new round follows that one. */
+  private pendingTrigger: string | undefined;
   private hubRetryTimer: NodeJS.Timeout | undefined;
   private backoffTimer: NodeJS.Timeout | undefined;
   private readonly warned = new Set<number>();
@@ -70,7 +71,7 @@ export class Acquirer {
   request(trigger: string): void {
     if (!this.accepting) return;
     if (this.round) {
-      this.again = true;
+      this.pendingTrigger = trigger;
       return;
     }
     const delay = this.options.ledger.acquireDelayMs();
@@ -84,10 +85,9 @@ export class Acquirer {
     }
     this.round = this.runRound(trigger).finally(() => {
       this.round = undefined;
-      if (this.again) {
-        this.again = false;
-        this.request('requested during the last round');
-      }
+      const pending = this.pendingTrigger;
+      this.pendingTrigger = undefined;
+      if (pending !== undefined) this.request(`${pending} (arrived during the last round)`);
     });
   }
 

@@ -44,7 +44,9 @@ describe('a hub job, end to end', () => {
 
     expect(reports).toEqual([expect.objectContaining({ state: JobState.DoneSuccess, owner: 'worker-a' })]);
     const acquired = logsOf(worker, 'job acquired').find((r) => r.jobId === job.id);
-    expect(acquired?.trigger).toBe('NewJobAvailable');
+    // The announcement may land while the first (empty) round is still answering; the round
+    // that follows it names it.
+    expect(acquired?.trigger).toMatch(/^NewJobAvailable( \(arrived during the last round\))?$/);
     const heartbeats = sandbox.hub.reports.filter((r) => r.jobId === job.id && r.state === JobState.Executing);
     expect(heartbeats.length).toBeGreaterThanOrEqual(1);
     expect(heartbeats.every((r) => r.status === 0)).toBe(true);
