@@ -7,7 +7,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { execa } from 'execa';
-import type { GcsStandin } from '../standins/gcs/server.js';
+import { GcsStandin } from '../standins/gcs/server.js';
 
 export const RCLONE = '/usr/bin/rclone';
 
@@ -111,4 +111,17 @@ export async function readTree(root: string): Promise<Map<string, Buffer>> {
     files.set(relative(root, path).split('\\').join('/'), await readFile(path));
   }
   return files;
+}
+
+/**
+ * A GCS stand-in with bucket `bkt` and an rclone sandbox whose `gcs` remote holds a fresh access
+ * token: the world of a test that watches what rclone's uploads look like at the stand-in.
+ */
+export async function startGcsRemote(): Promise<{ standin: GcsStandin; sandbox: RcloneSandbox }> {
+  const standin = await GcsStandin.start();
+  standin.createBucket('bkt');
+  const sandbox = await RcloneSandbox.create();
+  const grant = standin.issueGrant();
+  await sandbox.writeGcsRemote('gcs', standin, rcloneToken(grant.accessToken, grant.expiresAt));
+  return { standin, sandbox };
 }

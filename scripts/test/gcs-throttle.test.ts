@@ -6,8 +6,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GcsStandin } from '../standins/gcs/server.js';
-import { RcloneSandbox, rcloneToken } from './gcs-rclone-support.js';
+import type { GcsStandin } from '../standins/gcs/server.js';
+import { type RcloneSandbox, startGcsRemote } from './gcs-rclone-support.js';
 
 const KiB = 1024;
 
@@ -15,11 +15,7 @@ let standin: GcsStandin;
 let sandbox: RcloneSandbox;
 
 beforeEach(async () => {
-  standin = await GcsStandin.start();
-  standin.createBucket('bkt');
-  sandbox = await RcloneSandbox.create();
-  const grant = standin.issueGrant();
-  await sandbox.writeGcsRemote('gcs', standin, rcloneToken(grant.accessToken, grant.expiresAt));
+  ({ standin, sandbox } = await startGcsRemote());
 });
 
 afterEach(async () => {

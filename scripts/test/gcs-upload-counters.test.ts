@@ -8,8 +8,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { GcsStandin } from '../standins/gcs/server.js';
-import { RCLONE, RcloneSandbox, rcloneToken } from './gcs-rclone-support.js';
+import type { GcsStandin } from '../standins/gcs/server.js';
+import { RCLONE, type RcloneSandbox, startGcsRemote } from './gcs-rclone-support.js';
 
 const KiB = 1024;
 
@@ -17,11 +17,7 @@ let standin: GcsStandin;
 let sandbox: RcloneSandbox;
 
 beforeEach(async () => {
-  standin = await GcsStandin.start();
-  standin.createBucket('bkt');
-  sandbox = await RcloneSandbox.create();
-  const grant = standin.issueGrant();
-  await sandbox.writeGcsRemote('gcs', standin, rcloneToken(grant.accessToken, grant.expiresAt));
+  ({ standin, sandbox } = await startGcsRemote());
 });
 
 afterEach(async () => {
