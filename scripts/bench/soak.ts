@@ -59,12 +59,13 @@ export async function benchSoak(options: { quick: boolean }): Promise<BenchResul
       await pause(SAMPLE_EVERY_MS);
       const metrics = await scrapeMetrics(worker).catch(() => new Map<string, number>());
       const rclonePid = worker.rclonePid();
+      const megabytes = (metric: string) => (metrics.get(metric) ?? Number.NaN) / 1e6;
       samples.push({
         at: (Date.now() - startedAt) / 1000,
         rssMb: memoryOf(pid).rssMb,
-        heapMb: (metrics.get('nodejs_heap_size_used_bytes') ?? Number.NaN) / 1e6,
-        heapTotalMb: (metrics.get('nodejs_heap_size_total_bytes') ?? Number.NaN) / 1e6,
-        externalMb: (metrics.get('nodejs_external_memory_bytes') ?? Number.NaN) / 1e6,
+        heapMb: megabytes('nodejs_heap_size_used_bytes'),
+        heapTotalMb: megabytes('nodejs_heap_size_total_bytes'),
+        externalMb: megabytes('nodejs_external_memory_bytes'),
         rcloneRssMb: rclonePid === undefined ? Number.NaN : memoryOf(rclonePid).rssMb,
       });
     }
